@@ -1,0 +1,1 @@
+"""The ProX program language and its executor (the only place that interprets a program)."""
