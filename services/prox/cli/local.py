@@ -1,0 +1,194 @@
+"""`prox local`: refine a file end to end on this machine, the same services as in production.
+
+Starts the embedded broker, the model server and the three services as supervised children, streams the
+input into the raw topic and collects refined / dropped / dead-letter messages into files (each id once).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .io import add_input_arguments
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("local", help="run the whole pipeline locally on a file and collect the results")
+    parser.add_argument("--input", required=True, help="JSONL[.gz], Parquet or Common Crawl WET file")
+    parser.add_argument("--output", required=True, help="refined documents (JSONL[.gz])")
+    parser.add_argument("--dropped", help="dropped documents (JSONL[.gz])")
+    parser.add_argument("--dlq", help="dead letters (JSONL[.gz])")
+    add_input_arguments(parser)
+    parser.add_argument("--doc-backend", default="heuristic", choices=("heuristic", "hf"))
+    parser.add_argument("--doc-model", help="path of the doc refining model (hf backend)")
+    parser.add_argument("--chunk-backend", default="heuristic", choices=("heuristic", "hf"))
+    parser.add_argument("--chunk-model", help="path of the chunk refining model (hf backend)")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--workdir", help="where logs go (default: a temporary directory)")
+    parser.add_argument("--stall-timeout-s", type=float, default=600.0,
+                        help="fail when no document completes for this long")
+    parser.add_argument("--keep-running", action="store_true", help="leave the stack up as a dev environment")
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class Collected:
+    refined: int = 0
+    dropped: int = 0
+    dead_lettered: int = 0
+    words_kept: int = 0
+    ids: set = field(default_factory=set)
+    last_progress: float = field(default_factory=time.monotonic)
+
+
+class Collector:
+    """Reads the output topics and writes each document id once (first wins) to its file."""
+
+    def __init__(self, kafka, topics, output: str, dropped: Optional[str], dlq: Optional[str]):
+        from ..common.inputs import open_text
+
+        self.kafka, self.topics = kafka, topics
+        self.files = {
+            topics.refined: open_text(output, "wt"),
+            topics.dropped: open_text(dropped, "wt") if dropped else None,
+            topics.dlq: open_text(dlq, "wt") if dlq else None,
+        }
+        self.state = Collected()
+        self.stop = asyncio.Event()
+
+    async def run(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        from ..common.config import kafka_client_options
+
+        consumer = AIOKafkaConsumer(**kafka_client_options(self.kafka), enable_auto_commit=False,
+                                    auto_offset_reset="earliest", group_id=None)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for topic in self.files
+                          for p in sorted(consumer.partitions_for_topic(topic) or [])]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            while not self.stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+                for records in batch.values():
+                    for record in records:
+                        self._take(record)
+        finally:
+            await consumer.stop()
+            for handle in self.files.values():
+                if handle:
+                    handle.close()
+
+    def _take(self, record) -> None:
+        message = json.loads(record.value)
+        doc_id = message.get("id") or (record.key.decode("utf-8", "replace") if record.key else None)
+        if doc_id is None or doc_id in self.state.ids:
+            return
+        self.state.ids.add(doc_id)
+        self.state.last_progress = time.monotonic()
+        if record.topic == self.topics.refined:
+            self.state.refined += 1
+            self.state.words_kept += (message.get("report") or {}).get("words_out", 0)
+        elif record.topic == self.topics.dropped:
+            self.state.dropped += 1
+        else:
+            self.state.dead_lettered += 1
+        handle = self.files[record.topic]
+        if handle:
+            handle.write(json.dumps(message, ensure_ascii=False) + "\n")
+
+
+def run(args) -> int:
+    from ..common.logs import setup_logging
+
+    setup_logging("INFO")
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        print("prox local: interrupted; stack stopped", file=sys.stderr)
+        return 130
+
+
+async def _run(args) -> int:
+    from ..common.config import Settings
+    from ..common.progress import Progress
+    from .io import input_documents, produce_documents
+    from .stack import BrokerDied, LocalStack, ModelOptions
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="prox-local-"))
+    models = ModelOptions(args.doc_backend, args.doc_model, args.chunk_backend, args.chunk_model)
+    stack = LocalStack(workdir, models, partitions=args.partitions)
+    topics = Settings().topics
+    started = time.monotonic()
+    try:
+        print(f"prox local: starting broker, model server and services (logs in {stack.logs})", file=sys.stderr)
+        await stack.start()
+        await stack.wait_ready()
+        if args.keep_running:
+            print(json.dumps(stack.ports(), indent=2))
+        collector = Collector(stack.kafka_settings(), topics, args.output, args.dropped, args.dlq)
+        collecting = asyncio.create_task(collector.run())
+        t0 = time.monotonic()
+
+        def malformed(item) -> None:
+            print(f"prox local: {args.input}:{item.line}: skipped malformed input: {item.reason}", file=sys.stderr)
+
+        stats = await produce_documents(stack.kafka_settings(), topics.raw, input_documents(args), args.limit,
+                                        on_malformed=malformed)
+        await _wait_accounted(stack, collector, stats.ids, Progress("refine", total=len(stats.ids)),
+                              args.stall_timeout_s)
+        elapsed = time.monotonic() - t0
+        collector.stop.set()
+        await collecting
+        _print_summary(stats, collector.state, elapsed)
+        missing = stats.ids - collector.state.ids
+        if args.keep_running:
+            print("prox local: stack running; Ctrl-C stops it", file=sys.stderr)
+            while True:
+                stack.check()
+                await asyncio.sleep(1)
+        return 0 if not missing else 1
+    except BrokerDied as exc:
+        print(f"prox local: error: {exc}", file=sys.stderr)
+        return 2
+    except TimeoutError as exc:
+        print(f"prox local: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+        logging.getLogger("prox.local").info("stopped after %.1fs", time.monotonic() - started)
+
+
+async def _wait_accounted(stack, collector: Collector, ids: set, progress, stall_timeout_s: float) -> None:
+    while not ids <= collector.state.ids:
+        stack.check()
+        done = len(ids & collector.state.ids)
+        progress.update(done, f"refined {collector.state.refined} dropped {collector.state.dropped} "
+                              f"dlq {collector.state.dead_lettered}")
+        if time.monotonic() - collector.state.last_progress > stall_timeout_s:
+            raise TimeoutError(f"no document completed for {stall_timeout_s:.0f}s "
+                               f"({len(ids) - done} outstanding); logs in {stack.logs}")
+        await asyncio.sleep(0.2)
+    progress.update(len(ids), force=True)
+    progress.close()
+
+
+def _print_summary(stats, state: Collected, elapsed: float) -> None:
+    summary = {
+        "documents_in": stats.sent, "distinct_ids": len(stats.ids), "refined": state.refined,
+        "dropped": state.dropped, "dead_lettered": state.dead_lettered, "duplicate_input_ids": stats.duplicates,
+        "malformed_input": stats.malformed, "words_kept": state.words_kept,
+        "seconds": round(elapsed, 2), "documents_per_s": round(len(stats.ids) / max(elapsed, 1e-9), 1),
+        "accounted": len(stats.ids & state.ids) == len(stats.ids),
+    }
+    print("\nProX Stream local run")
+    for key, value in summary.items():
+        print(f"  {key:<22}{value}")
+    print(json.dumps(summary))

@@ -1,0 +1,220 @@
+"""The local stack: embedded broker, model server and the three services as supervised child processes.
+
+A child service or model server that dies is restarted (its work is safe: offsets are committed only
+after outputs are acknowledged). The broker is memory-only: if it dies, its data is gone, so that is fatal.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..common.broker import EmbeddedBroker, free_port
+
+log = logging.getLogger("prox.local")
+
+SERVICES = ("doc-refiner", "chunk-refiner", "executor")
+
+
+class BrokerDied(RuntimeError):
+    pass
+
+
+@dataclass
+class ModelOptions:
+    doc_backend: str = "heuristic"
+    doc_model: Optional[str] = None
+    chunk_backend: str = "heuristic"
+    chunk_model: Optional[str] = None
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: Optional[subprocess.Popen] = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        log_file.close()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if not self.alive():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _prox_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "prox.cli.main", *args]
+
+
+class LocalStack:
+    def __init__(self, workdir: Path, models: ModelOptions = ModelOptions(), partitions: int = 4,
+                 service_env: Optional[dict[str, str]] = None, replicas: Optional[dict[str, int]] = None):
+        self.workdir = Path(workdir)
+        self.logs = self.workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.models = models
+        self.partitions = partitions
+        self.service_env = service_env or {}
+        self.replicas = replicas or {}
+        self.broker = EmbeddedBroker(log_path=self.logs / "broker.log")
+        self.triton_ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
+        self.children: dict[str, Child] = {}
+        self.stopping = False
+
+    # --- addresses --------------------------------------------------------------------------
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.broker.bootstrap_servers
+
+    @property
+    def triton_url(self) -> str:
+        return f"127.0.0.1:{self.triton_ports['grpc']}"
+
+    def service_port(self, name: str) -> int:
+        return int(self.children[name].env["PROX_HTTP_PORT"])
+
+    @property
+    def metrics_urls(self) -> dict[str, str]:
+        urls = {name: f"http://127.0.0.1:{self.service_port(name)}/metrics"
+                for name in self.children if name != "model-server"}
+        urls["triton"] = f"http://127.0.0.1:{self.triton_ports['metrics']}/metrics"
+        return urls
+
+    def kafka_settings(self):
+        from ..common.config import KafkaSettings
+
+        return KafkaSettings(bootstrap_servers=self.bootstrap_servers, idempotent=False)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> "LocalStack":
+        from ..common.config import Settings
+        from ..common.kafka_io import create_topics
+
+        self.broker.start()
+        await create_topics(self.kafka_settings(), Settings().topics.all(), self.partitions, 1)
+        self._add_model_server()
+        for name in SERVICES:
+            for replica in range(self.replicas.get(name, 1)):
+                self._add_service(name, replica)
+        for child in self.children.values():
+            child.start()
+        return self
+
+    def _base_env(self) -> dict[str, str]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+        return env
+
+    def _add_model_server(self) -> None:
+        m = self.models
+        args = ["model-server", "--doc-backend", m.doc_backend, "--chunk-backend", m.chunk_backend,
+                "--http-port", str(self.triton_ports["http"]), "--grpc-port", str(self.triton_ports["grpc"]),
+                "--metrics-port", str(self.triton_ports["metrics"]), *m.extra_args]
+        if m.doc_model:
+            args += ["--doc-model", m.doc_model]
+        if m.chunk_model:
+            args += ["--chunk-model", m.chunk_model]
+        self.children["model-server"] = Child("model-server", _prox_command(*args), self._base_env(),
+                                              self.logs / "model-server.log")
+
+    def _add_service(self, name: str, replica: int) -> None:
+        env = {
+            **self._base_env(),
+            "PROX_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "PROX_KAFKA_IDEMPOTENT": "false",  # Tansu rejects InitProducerId
+            "PROX_TRITON_URL": self.triton_url,
+            "PROX_HTTP_PORT": str(free_port()),
+            **self.service_env,
+        }
+        key = name if replica == 0 else f"{name}-{replica}"
+        self.children[key] = Child(key, _prox_command("service", name), env, self.logs / f"{key}.log")
+
+    def check(self) -> list[str]:
+        """Restart dead children; returns their names. Raises BrokerDied when the broker is gone."""
+        if not self.broker.alive():
+            raise BrokerDied(
+                f"the embedded broker exited (code {self.broker.process.returncode}); it keeps data in memory "
+                f"only, so this run cannot continue. Broker log: {self.logs / 'broker.log'}"
+            )
+        restarted = []
+        for child in self.children.values():
+            if not self.stopping and not child.alive():
+                child.restarts += 1
+                log.warning("%s exited with code %s; restarting (restart #%d, log %s)", child.name,
+                            child.process.returncode, child.restarts, child.log_path)
+                child.start()
+                restarted.append(child.name)
+        return restarted
+
+    async def wait_ready(self, timeout_s: float = 300.0) -> None:
+        """Until Triton and every service answer ready (restarting children that die meanwhile)."""
+        import aiohttp
+
+        urls = [f"http://127.0.0.1:{self.triton_ports['http']}/v2/health/ready"]
+        urls += [f"http://127.0.0.1:{self.service_port(n)}/readyz" for n in self.children if n != "model-server"]
+        deadline = time.monotonic() + timeout_s
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            pending = list(urls)
+            while pending:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {timeout_s:.0f}s: {pending}; logs in {self.logs}")
+                self.check()
+                still = []
+                for url in pending:
+                    try:
+                        async with session.get(url) as response:
+                            if response.status != 200:
+                                still.append(url)
+                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                        still.append(url)
+                pending = still
+                if pending:
+                    await asyncio.sleep(0.5)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """OS-level kill of one child (for fault tests); `check()` restarts it."""
+        self.children[name].process.send_signal(sig)
+        self.children[name].process.wait()
+
+    def stop(self) -> None:
+        self.stopping = True
+        services = [c for n, c in self.children.items() if n != "model-server"]
+        for child in services:
+            if child.alive():
+                child.process.send_signal(signal.SIGTERM)
+        for child in services:
+            child.stop()
+        if "model-server" in self.children:
+            self.children["model-server"].stop()
+        self.broker.stop()
+
+    def ports(self) -> dict[str, object]:
+        return {
+            "kafka": self.bootstrap_servers,
+            "triton": {"grpc": self.triton_ports["grpc"], "http": self.triton_ports["http"],
+                       "metrics": self.triton_ports["metrics"]},
+            "services": {n: self.service_port(n) for n in self.children if n != "model-server"},
+            "logs": str(self.logs),
+        }

@@ -1,0 +1,29 @@
+"""`prox topics create`: the pipeline's topics, with partition counts and retention."""
+from __future__ import annotations
+
+from ..common.config import add_settings_arguments
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("topics", help="manage the pipeline's topics")
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create every pipeline topic that does not exist")
+    create.add_argument("--partitions", type=int, default=12, help="partitions per topic (parallelism ceiling)")
+    create.add_argument("--replication-factor", type=int, default=3)
+    create.add_argument("--retention-ms", type=int, default=7 * 24 * 3600 * 1000)
+    add_settings_arguments(create)
+    create.set_defaults(func=run_create)
+
+
+def run_create(args) -> int:
+    import asyncio
+
+    from ..common.config import load_settings
+    from ..common.kafka_io import create_topics
+
+    settings = load_settings(args)
+    status = asyncio.run(create_topics(settings.kafka, settings.topics.all(), args.partitions,
+                                       args.replication_factor, args.retention_ms))
+    for name, state in status.items():
+        print(f"{name}\t{state}")
+    return 0

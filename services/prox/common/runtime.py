@@ -1,0 +1,281 @@
+"""The consume → process → produce loop shared by every service.
+
+At-least-once: auto-commit is off and an offset is committed only when the outputs of it and of every
+earlier offset in its partition are acknowledged by the broker (`OffsetTracker`). Fetching pauses while
+too much work is in flight (e.g. Triton is slow or down), but polling continues so the member stays in
+its group. Bad input never stops a partition: a failure becomes a dead letter and the offset moves on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Optional, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
+
+from . import metrics
+from .config import Settings, kafka_client_options
+from .dlq import dead_letter
+from .http import start_http
+from .logs import log_event
+from .offsets import OffsetTracker
+from .stage import Failure, Output, Result, Stage
+
+log = logging.getLogger("prox.runtime")
+
+PRODUCE_BACKOFF_S = (0.1, 5.0)
+REVOKE_DRAIN_S = 5.0
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, service: "StreamService"):
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked):
+        await self.service.handle_revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned):
+        log_event(log, logging.INFO, "partitions assigned", service=self.service.name,
+                  partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+
+
+class StreamService:
+    def __init__(self, stage: Stage, settings: Settings):
+        self.stage = stage
+        self.settings = settings
+        self.name = stage.name
+        self.group_id = settings.group_id or f"prox-{stage.name}"
+        self.tracker = OffsetTracker()
+        self.tasks: set[asyncio.Task] = set()
+        self.capacity = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.consumer: Optional[AIOKafkaConsumer] = None
+        self.producer: Optional[AIOKafkaProducer] = None
+        self.joined = False
+        self.paused = False
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        kafka = self.settings.kafka
+        common = kafka_client_options(kafka)
+        self.http = await start_http(self.settings.http_port, self.is_ready)
+        self.producer = AIOKafkaProducer(
+            **common, acks="all", enable_idempotence=kafka.idempotent, linger_ms=5,
+            max_request_size=max(1_048_576, self.settings.max_message_bytes * 2),
+        )
+        await self.producer.start()
+        await self.stage.start()
+        self.consumer = AIOKafkaConsumer(
+            **common, group_id=self.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=kafka.session_timeout_ms, heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            max_poll_interval_ms=kafka.max_poll_interval_ms, max_poll_records=self.settings.batch_size,
+            fetch_max_bytes=max(52_428_800, self.settings.max_message_bytes * 4),
+            max_partition_fetch_bytes=max(1_048_576, self.settings.max_message_bytes + 65_536),
+        )
+        self.consumer.subscribe(self.stage.input_topics(), listener=_Rebalance(self))
+        await self.consumer.start()
+        log_event(log, logging.INFO, "service started", service=self.name, group=self.group_id,
+                  topics=self.stage.input_topics(), http_port=self.settings.http_port)
+
+    def is_ready(self) -> bool:
+        return self.joined and self.stage.ready() and not self.stopping.is_set()
+
+    async def run(self) -> None:
+        await self.start()
+        committer = asyncio.create_task(self._commit_loop())
+        try:
+            await self._fetch_loop()
+        finally:
+            await self._shutdown(committer)
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+        self.capacity.set()
+
+    async def _shutdown(self, committer: asyncio.Task) -> None:
+        log_event(log, logging.INFO, "draining", service=self.name, in_flight=self.tracker.in_flight())
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=30)
+        committer.cancel()
+        await self._commit()
+        await self.consumer.stop()
+        await self.producer.stop()
+        await self.stage.close()
+        await self.http.cleanup()
+        log_event(log, logging.INFO, "service stopped", service=self.name)
+
+    # --- fetching ---------------------------------------------------------------------------
+    async def _fetch_loop(self) -> None:
+        while not self.stopping.is_set():
+            self._apply_backpressure()
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.batch_size)
+            self.joined = self.joined or bool(self.consumer.assignment())
+            records = [record for tp_records in batch.values() for record in tp_records]
+            if not records:
+                continue
+            metrics.BATCH_SIZE.labels(self.name).observe(len(records))
+            for record in records:
+                self.tracker.add(TopicPartition(record.topic, record.partition), record.offset)
+                metrics.DOCUMENTS_IN.labels(self.name, record.topic).inc()
+            metrics.IN_FLIGHT.labels(self.name).set(self.tracker.in_flight())
+            task = asyncio.create_task(self._handle(records, time.monotonic()))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def _apply_backpressure(self) -> None:
+        """Pause every assigned partition while in-flight work is at its bound; keep polling."""
+        full = self.tracker.in_flight() >= self.settings.max_in_flight
+        assignment = self.consumer.assignment()
+        if full and assignment:
+            self.consumer.pause(*assignment)
+        elif self.paused and not full:
+            self.consumer.resume(*self.consumer.paused())
+        self.paused = full
+        metrics.PAUSED.labels(self.name).set(int(full))
+
+    # --- processing -------------------------------------------------------------------------
+    async def _handle(self, records: list, fetched_at: float) -> None:
+        results = await self._process(records)
+        outputs = [self._outputs_of(record, result) for record, result in zip(records, results)]
+        await self._produce_all(records, outputs)
+        now = time.monotonic()
+        for record, record_outputs in zip(records, outputs):
+            self.tracker.complete(TopicPartition(record.topic, record.partition), record.offset)
+            metrics.PROCESSING_SECONDS.labels(self.name).observe(now - fetched_at)
+            self._count(record_outputs)
+        metrics.IN_FLIGHT.labels(self.name).set(self.tracker.in_flight())
+
+    async def _process(self, records: list) -> list[Result]:
+        try:
+            return await self.stage.process(records)
+        except Exception:  # a bug or an unexpected input: isolate the message(s) that cause it
+            if len(records) == 1:
+                log.exception("processing failed", extra={"fields": {"service": self.name}})
+                return [Failure("processing_error", "ProcessingError", _last_error())]
+            middle = len(records) // 2
+            return await self._process(records[:middle]) + await self._process(records[middle:])
+
+    def _outputs_of(self, record, result: Result) -> list[Output]:
+        if isinstance(result, Failure):
+            return [self._dead_letter(record, result.reason, result.error_class, result.error, result.doc_id)]
+        return result
+
+    def _dead_letter(self, record, reason: str, error_class: str, error: str, doc_id=None) -> Output:
+        return dead_letter(record, reason=reason, error_class=error_class, error=error,
+                           topic=self.settings.topics.dlq, service=self.name,
+                           max_payload_bytes=self.settings.dlq_payload_bytes, doc_id=doc_id)
+
+    async def _produce_all(self, records: list, outputs: list[list[Output]]) -> None:
+        """Send every output, then wait for all acknowledgements (sends are pipelined)."""
+        sends = [(index, output, await self._enqueue(output))
+                 for index, record_outputs in enumerate(outputs) for output in record_outputs]
+        for index, output, future in sends:
+            try:
+                await future
+            except MessageSizeTooLargeError as exc:
+                letter = self._dead_letter(records[index], "output_too_large", type(exc).__name__, str(exc))
+                outputs[index] = [letter]
+                await self._send_until_acked(letter)
+            except KafkaError:
+                await self._send_until_acked(output)
+
+    async def _enqueue(self, output: Output) -> asyncio.Future:
+        try:
+            return await self._send(output)
+        except KafkaError as exc:  # raised before queueing, e.g. a message over the request size
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(exc)
+            return future
+
+    async def _send(self, output: Output) -> asyncio.Future:
+        return await self.producer.send(output.topic, output.value, key=output.key, headers=output.headers)
+
+    async def _send_until_acked(self, output: Output) -> None:
+        delay = PRODUCE_BACKOFF_S[0]
+        while True:
+            try:
+                await (await self._send(output))
+                return
+            except KafkaError as exc:
+                log_event(log, logging.WARNING, "produce failed; retrying", service=self.name,
+                          topic=output.topic, error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PRODUCE_BACKOFF_S[1])
+
+    def _count(self, outputs: list[Output]) -> None:
+        now = time.time()
+        for output in outputs:
+            metrics.DOCUMENTS_OUT.labels(self.name, output.outcome).inc()
+            if output.outcome == "dead_letter":
+                metrics.DEAD_LETTERS.labels(self.name, output.reason or "unknown").inc()
+            if output.ingest_time:
+                metrics.END_TO_END_SECONDS.labels(self.name).observe(max(0.0, now - output.ingest_time))
+            if output.words:
+                metrics.WORDS_KEPT.labels(self.name).inc(output.words)
+
+    # --- committing -------------------------------------------------------------------------
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.commit_interval_s)
+            await self._commit()
+            await self._update_lag()
+
+    async def _commit(self, only: Optional[Sequence[TopicPartition]] = None) -> None:
+        offsets = self.tracker.committable()
+        if only is not None:
+            offsets = {tp: offset for tp, offset in offsets.items() if tp in only}
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+            self.tracker.mark_committed(offsets)
+            metrics.COMMITS.labels(self.name).inc()
+        except (CommitFailedError, KafkaError) as exc:  # rebalancing: the next owner re-reads from the last commit
+            log_event(log, logging.WARNING, "commit failed", service=self.name, error=repr(exc))
+
+    async def handle_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Give in-flight work on revoked partitions a moment to finish, commit it, then let go."""
+        deadline = time.monotonic() + REVOKE_DRAIN_S
+        while self.tracker.in_flight(revoked) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self._commit(only=revoked)
+        self.tracker.forget(revoked)
+        log_event(log, logging.INFO, "partitions revoked", service=self.name,
+                  partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in revoked))
+
+    async def _update_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await self.consumer.position(tp)
+            except KafkaError:
+                continue
+            partition = self.tracker.partitions.get(tp)
+            committed = partition.committed if partition and partition.committed is not None else position
+            metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, highwater - committed))
+            metrics.COMMIT_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, position - committed))
+
+
+def _last_error() -> str:
+    import traceback
+
+    return traceback.format_exc(limit=3)[-2000:]
+
+
+def run_service(stage: Stage, settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT, then drain in-flight work and commit."""
+
+    async def main() -> None:
+        service = StreamService(stage, settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, service.request_stop)
+        await service.run()
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,103 @@
+"""executor service: stateless; runs doc programs (kept → chunk stage, dropped → dropped topic) and
+chunk programs (→ refined or dropped topic). One consumer group reads both program topics."""
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from prox_proto import ChunkProgram, DocProgram, KeptDocument, RefinedDocument, encode_for
+
+from ..common import metrics
+from ..common.config import Settings
+from ..common.decoding import decode_record
+from ..common.stage import Failure, Output, Result
+from . import ExecutorOptions, execute_document
+from .program import error_kind
+
+DOC_LEVEL_ERROR_KINDS = {"no_decision"}
+
+
+class ExecutorStage:
+    name = "executor"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.topics = settings.topics
+        executor = settings.executor
+        self.options = ExecutorOptions(
+            max_errors=executor.max_errors, min_keep_ratio=executor.min_keep_ratio, min_words=executor.min_words,
+            deletion_only=executor.deletion_only, max_growth=executor.max_growth,
+            keep_threshold=executor.keep_threshold,
+        )
+
+    def input_topics(self) -> list[str]:
+        return [self.topics.doc_programs, self.topics.chunk_programs]
+
+    async def start(self) -> None:
+        pass
+
+    def ready(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+    async def process(self, records: Sequence) -> list[Result]:
+        return [self._one(record) for record in records]
+
+    def _one(self, record) -> Result:
+        if record.topic == self.topics.chunk_programs:
+            message = decode_record(record, "chunk_programs")
+            return message if isinstance(message, Failure) else self._run_chunk_program(message)
+        message = decode_record(record, "doc_programs")
+        return message if isinstance(message, Failure) else self._run_doc_program(message)
+
+    def _run_doc_program(self, message: DocProgram) -> Result:
+        started = time.perf_counter()
+        execution = execute_document(message.text, message.doc_program, None, message.keep_prob, self.options)
+        _record_metrics("doc", execution.report, lambda kind: True)
+        metrics.WORDS_IN.labels(self.name).inc(execution.report.words_in)
+        timings = {**message.timings, "executor_doc_s": round(time.perf_counter() - started, 6)}
+        if execution.dropped:
+            return [self._output("dropped", _refined(message, execution, timings, models=[message.doc_model]))]
+        fields = {name: getattr(message, name) for name in message.__struct_fields__}
+        kept = KeptDocument(**{**fields, "timings": timings})
+        return [Output(topic=self.topics.kept, key=kept.id.encode(), value=encode_for("kept", kept),
+                       outcome="kept", ingest_time=kept.ingest_time)]
+
+    def _run_chunk_program(self, message: ChunkProgram) -> Result:
+        started = time.perf_counter()
+        execution = execute_document(
+            message.text, message.doc_program, message.chunk_program, message.keep_prob, self.options
+        )
+        _record_metrics("chunk", execution.report, lambda kind: kind not in DOC_LEVEL_ERROR_KINDS)
+        timings = {**message.timings, "executor_chunk_s": round(time.perf_counter() - started, 6)}
+        refined = _refined(message, execution, timings, models=[message.doc_model, message.chunk_model],
+                           chunk_program=message.chunk_program, chunk_ranges=message.chunk_ranges)
+        role = "dropped" if execution.dropped else "refined"
+        return [self._output(role, refined, words=0 if execution.dropped else execution.report.words_out)]
+
+    def _output(self, role: str, message: RefinedDocument, words: int = 0) -> Output:
+        return Output(topic=getattr(self.topics, role), key=message.id.encode(), value=encode_for(role, message),
+                      outcome=role, ingest_time=message.ingest_time, words=words)
+
+
+def _refined(message: DocProgram, execution, timings, models, chunk_program=None, chunk_ranges=()) -> RefinedDocument:
+    return RefinedDocument(
+        id=message.id, text=execution.text, dropped=execution.dropped, url=message.url, source=message.source,
+        metadata=message.metadata, ingest_time=message.ingest_time, doc_program=message.doc_program,
+        chunk_program=chunk_program, keep_prob=message.keep_prob, chunk_ranges=list(chunk_ranges),
+        report=execution.report, models=[m for m in models if m is not None], timings=timings,
+    )
+
+
+def _record_metrics(level: str, report, counts_here) -> None:
+    for error in report.errors:
+        kind = error_kind(error.reason)
+        if counts_here(kind):
+            metrics.EXECUTOR_ERRORS.labels(level, kind).inc()
+    metrics.EXECUTOR_CALLS.labels(level).observe(report.calls_applied)
+    outcome = "ignored" if report.program_ignored else report.outcome
+    metrics.EXECUTOR_PROGRAMS.labels(level, outcome).inc()
+    if level == "chunk":
+        metrics.EXECUTOR_LINES_REMOVED.inc(report.lines_removed)
