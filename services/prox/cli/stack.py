@@ -71,7 +71,8 @@ def _prox_command(*args: str) -> list[str]:
 
 class LocalStack:
     def __init__(self, workdir: Path, models: ModelOptions = ModelOptions(), partitions: int = 4,
-                 service_env: Optional[dict[str, str]] = None, replicas: Optional[dict[str, int]] = None):
+                 service_env: Optional[dict[str, str]] = None, replicas: Optional[dict[str, int]] = None,
+                 external_kafka: Optional[str] = None):
         self.workdir = Path(workdir)
         self.logs = self.workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -79,15 +80,18 @@ class LocalStack:
         self.partitions = partitions
         self.service_env = service_env or {}
         self.replicas = replicas or {}
-        self.broker = EmbeddedBroker(log_path=self.logs / "broker.log")
+        # With an external (real) Kafka, no embedded broker runs and the idempotent producer stays on.
+        self.external_kafka = external_kafka
+        self.broker = None if external_kafka else EmbeddedBroker(log_path=self.logs / "broker.log")
         self.triton_ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
         self.children: dict[str, Child] = {}
+        self.held: set[str] = set()  # children stopped on purpose: not restarted until resumed
         self.stopping = False
 
     # --- addresses --------------------------------------------------------------------------
     @property
     def bootstrap_servers(self) -> str:
-        return self.broker.bootstrap_servers
+        return self.external_kafka or self.broker.bootstrap_servers
 
     @property
     def triton_url(self) -> str:
@@ -106,14 +110,15 @@ class LocalStack:
     def kafka_settings(self):
         from ..common.config import KafkaSettings
 
-        return KafkaSettings(bootstrap_servers=self.bootstrap_servers, idempotent=False)
+        return KafkaSettings(bootstrap_servers=self.bootstrap_servers, idempotent=bool(self.external_kafka))
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> "LocalStack":
         from ..common.config import Settings
         from ..common.kafka_io import create_topics
 
-        self.broker.start()
+        if self.broker:
+            self.broker.start()
         await create_topics(self.kafka_settings(), Settings().topics.all(), self.partitions, 1)
         self._add_model_server()
         for name in SERVICES:
@@ -143,7 +148,7 @@ class LocalStack:
         env = {
             **self._base_env(),
             "PROX_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
-            "PROX_KAFKA_IDEMPOTENT": "false",  # Tansu rejects InitProducerId
+            "PROX_KAFKA_IDEMPOTENT": "true" if self.external_kafka else "false",  # Tansu rejects InitProducerId
             "PROX_TRITON_URL": self.triton_url,
             "PROX_HTTP_PORT": str(free_port()),
             **self.service_env,
@@ -153,14 +158,14 @@ class LocalStack:
 
     def check(self) -> list[str]:
         """Restart dead children; returns their names. Raises BrokerDied when the broker is gone."""
-        if not self.broker.alive():
+        if self.broker and not self.broker.alive():
             raise BrokerDied(
                 f"the embedded broker exited (code {self.broker.process.returncode}); it keeps data in memory "
                 f"only, so this run cannot continue. Broker log: {self.logs / 'broker.log'}"
             )
         restarted = []
         for child in self.children.values():
-            if not self.stopping and not child.alive():
+            if not self.stopping and child.name not in self.held and not child.alive():
                 child.restarts += 1
                 log.warning("%s exited with code %s; restarting (restart #%d, log %s)", child.name,
                             child.process.returncode, child.restarts, child.log_path)
@@ -198,6 +203,20 @@ class LocalStack:
         self.children[name].process.send_signal(sig)
         self.children[name].process.wait()
 
+    def hold(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Stop one child and keep it down (outage and failover tests)."""
+        self.held.add(name)
+        child = self.children[name]
+        if sig == signal.SIGTERM:
+            child.stop()
+        else:
+            self.kill(name, sig)
+
+    def release(self, name: str) -> None:
+        self.held.discard(name)
+        if not self.children[name].alive():
+            self.children[name].start()
+
     def stop(self) -> None:
         self.stopping = True
         services = [c for n, c in self.children.items() if n != "model-server"]
@@ -208,7 +227,8 @@ class LocalStack:
             child.stop()
         if "model-server" in self.children:
             self.children["model-server"].stop()
-        self.broker.stop()
+        if self.broker:
+            self.broker.stop()
 
     def ports(self) -> dict[str, object]:
         return {

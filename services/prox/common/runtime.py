@@ -73,7 +73,7 @@ class StreamService:
             session_timeout_ms=kafka.session_timeout_ms, heartbeat_interval_ms=kafka.heartbeat_interval_ms,
             max_poll_interval_ms=kafka.max_poll_interval_ms, max_poll_records=self.settings.batch_size,
             fetch_max_bytes=max(52_428_800, self.settings.max_message_bytes * 4),
-            max_partition_fetch_bytes=max(1_048_576, self.settings.max_message_bytes + 65_536),
+            max_partition_fetch_bytes=max(1_048_576, 2 * self.settings.max_message_bytes + 65_536),
         )
         self.consumer.subscribe(self.stage.input_topics(), listener=_Rebalance(self))
         await self.consumer.start()
@@ -243,6 +243,12 @@ class StreamService:
             await asyncio.sleep(0.05)
         await self._commit(only=revoked)
         self.tracker.forget(revoked)
+        for tp in revoked:  # a partition we no longer own must not report a stale lag
+            for gauge in (metrics.CONSUMER_LAG, metrics.COMMIT_LAG):
+                try:
+                    gauge.remove(self.name, tp.topic, str(tp.partition))
+                except KeyError:
+                    pass
         log_event(log, logging.INFO, "partitions revoked", service=self.name,
                   partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in revoked))
 

@@ -1,0 +1,258 @@
+"""Reading a ProX program: model output (text) → validated calls and errors. Nothing is ever evaluated.
+
+Each statement is parsed with `ast.parse(mode="eval")`; arguments go through `ast.literal_eval`.
+A regular-expression fast path recognises the canonical forms (`remove_lines(3, 7)`, `keep_doc()`, ...)
+without building an AST; it accepts exactly what the AST path accepts for those forms (a property test
+checks this), so it changes speed only.
+
+Judgment calls where the specification is silent (ProX's reference code is the guide):
+- `remove_lines` needs both bounds (or `all=True` alone); `all=False` is a bad argument.
+- A positional and a keyword argument naming the same parameter (or two aliases of it, such as
+  `start=` and `line_start=`) is a `duplicate_argument` error.
+- A syntax error on the last statement of a program that ends inside an open bracket or string is
+  reported as `truncated:` (the token limit), otherwise as `syntax:`.
+- Statement texts kept in errors are cut to `MAX_STATEMENT_CHARS` so a runaway line cannot bloat reports.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+from prox_proto.report import ProgramError
+
+Level = Literal["doc", "chunk"]
+
+MAX_STATEMENT_CHARS = 300
+
+DOC_DECISIONS = frozenset({"drop_doc", "keep_doc"})
+CHUNK_NO_OPS = frozenset({"keep_chunk", "untouch_doc", "skip_chunk", "keep_doc", "keep_all"})
+CHUNK_EDITS = frozenset({"remove_lines", "normalize"})
+
+START_ALIASES = ("line_start", "start", "start_line")
+END_ALIASES = ("line_end", "end", "end_line")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One valid statement: the function name and its bound arguments (already type-checked)."""
+
+    statement: str
+    name: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAll:
+    """The argument value of `remove_lines(all=True)`."""
+
+
+REMOVE_ALL = RemoveAll()
+
+
+@dataclass(slots=True)
+class ParsedProgram:
+    calls: list[Call]
+    errors: list[ProgramError]
+
+
+class StatementError(Exception):
+    """A statement that cannot be executed; `args[0]` is the reason, `kind: detail`."""
+
+
+def error_kind(reason: str) -> str:
+    """The short stable kind that prefixes every error reason (`"syntax"`, `"clamped"`, ...)."""
+    return reason.split(":", 1)[0].strip()
+
+
+def program_error(statement: str, reason: str) -> ProgramError:
+    if len(statement) > MAX_STATEMENT_CHARS:
+        statement = statement[:MAX_STATEMENT_CHARS] + "…"
+    return ProgramError(statement=statement, reason=reason)
+
+
+def statements(program: str) -> list[str]:
+    """The statement lines of a program: stripped, without blanks, comments, fences or repeats."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for raw in program.split("\n"):
+        line = raw.strip()
+        if not line or line.startswith("#") or line.startswith("```") or line in seen:
+            continue
+        seen.add(line)
+        out.append(line)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument binding, per function. Each binder takes literal positional values and keyword values
+# and returns the bound argument tuple, or raises StatementError.
+
+def _bind_aliases(name: str, keywords: dict[str, Any], aliases: tuple[str, ...], positional: list[Any]) -> Any:
+    given = [alias for alias in aliases if alias in keywords]
+    if len(given) + len(positional) > 1:
+        raise StatementError(f"duplicate_argument: {aliases[0]} given more than once in {name}()")
+    if positional:
+        return positional[0]
+    if given:
+        return keywords[given[0]]
+    raise StatementError(f"bad_argument: {name}() is missing {aliases[0]}")
+
+
+def _line_number(name: str, value: Any) -> int:
+    if type(value) is not int:  # bool is an int subclass: True/False are errors
+        raise StatementError(f"bad_argument: {name} must be a non-negative integer, got {type(value).__name__}")
+    if value < 0:
+        raise StatementError(f"out_of_range: {name}={value} is negative")
+    return value
+
+
+def _bind_remove_lines(positional: list[Any], keywords: dict[str, Any]) -> tuple[Any, ...]:
+    if "all" in keywords:
+        if positional or len(keywords) > 1 or keywords["all"] is not True:
+            raise StatementError("bad_argument: remove_lines(all=True) takes no other argument")
+        return (REMOVE_ALL,)
+    _reject_unknown("remove_lines", keywords, START_ALIASES + END_ALIASES)
+    if len(positional) > 2:
+        raise StatementError(f"bad_argument: remove_lines() takes 2 arguments, got {len(positional)}")
+    start = _bind_aliases("remove_lines", keywords, START_ALIASES, positional[:1])
+    end = _bind_aliases("remove_lines", keywords, END_ALIASES, positional[1:2])
+    return (_line_number("line_start", start), _line_number("line_end", end))
+
+
+def _normalize_string(name: str, value: Any) -> str:
+    if type(value) is not str:
+        raise StatementError(f"bad_argument: {name} must be a string, got {type(value).__name__}")
+    if "\n" in value:
+        raise StatementError(f"bad_argument: {name} contains a newline")
+    return value
+
+
+def _bind_normalize(positional: list[Any], keywords: dict[str, Any]) -> tuple[Any, ...]:
+    _reject_unknown("normalize", keywords, ("source_str", "target_str"))
+    if len(positional) > 2:
+        raise StatementError(f"bad_argument: normalize() takes 2 arguments, got {len(positional)}")
+    source = _bind_aliases("normalize", keywords, ("source_str",), positional[:1])
+    if "target_str" in keywords or len(positional) > 1:
+        target = _bind_aliases("normalize", keywords, ("target_str",), positional[1:2])
+    else:
+        target = ""
+    source = _normalize_string("source_str", source)
+    if not source.strip():
+        raise StatementError("bad_argument: normalize source_str is empty or blank")
+    return (source, _normalize_string("target_str", target))
+
+
+def _bind_nothing(positional: list[Any], keywords: dict[str, Any]) -> tuple[Any, ...]:
+    if positional or keywords:
+        raise StatementError("bad_argument: takes no arguments")
+    return ()
+
+
+def _reject_unknown(name: str, keywords: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in keywords:
+        if key not in allowed:
+            raise StatementError(f"unknown_argument: {name}() has no argument {key!r}")
+
+
+Binder = Callable[[list[Any], dict[str, Any]], tuple[Any, ...]]
+
+FUNCTIONS: dict[Level, dict[str, Binder]] = {
+    "doc": {name: _bind_nothing for name in DOC_DECISIONS},
+    "chunk": {
+        "remove_lines": _bind_remove_lines,
+        "normalize": _bind_normalize,
+        **{name: _bind_nothing for name in CHUNK_NO_OPS},
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Statement parsing
+
+# Canonical forms that need no AST. Python rejects leading zeros in decimal literals, so `0|[1-9]\d*`;
+# the digit cap keeps far below Python's int-string limit. Only space and tab are token separators here.
+_INT = r"(0|[1-9][0-9]{0,17})"
+_FAST_REMOVE = re.compile(rf"remove_lines\([ \t]*{_INT}[ \t]*,[ \t]*{_INT}[ \t]*,?[ \t]*\)")
+_FAST_NO_ARGS = re.compile(r"([a-z_]+)\([ \t]*\)")
+# Plain quoted strings: no prefix, escape, control character or surrogate (those take the AST path).
+_PLAIN = "[^\\x00-\\x08\\x0a-\\x1f\\\\\\ud800-\\udfff{q}]*"
+_STRING = f'"({_PLAIN.format(q='"')})"|\'({_PLAIN.format(q="'")})\''
+_FAST_NORMALIZE = re.compile(rf"normalize\([ \t]*(?:{_STRING})[ \t]*(?:,[ \t]*(?:{_STRING})[ \t]*)?,?[ \t]*\)")
+
+
+def _fast_call(statement: str, functions: dict[str, Binder]) -> Call | None:
+    match = _FAST_REMOVE.fullmatch(statement)
+    if match and "remove_lines" in functions:
+        return Call(statement, "remove_lines", (int(match[1]), int(match[2])))
+    match = _FAST_NORMALIZE.fullmatch(statement)
+    if match and "normalize" in functions:
+        strings = [value for value in match.groups() if value is not None]
+        return Call(statement, "normalize", _bind_normalize(strings, {}))
+    match = _FAST_NO_ARGS.fullmatch(statement)
+    if match and match[1] in functions and functions[match[1]] is _bind_nothing:
+        return Call(statement, match[1], ())
+    return None
+
+
+def _syntax_reason(exc: Exception, is_last: bool) -> str:
+    message = str(getattr(exc, "msg", exc))
+    if is_last and ("never closed" in message or "unterminated" in message or "EOF" in message):
+        return f"truncated: {message}"
+    return f"syntax: {message}"
+
+
+def _literal(node: ast.AST) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise StatementError(f"bad_argument: not a literal ({type(node).__name__})") from exc
+
+
+def _parse_call(statement: str, functions: dict[str, Binder], is_last: bool) -> Call:
+    try:
+        tree = ast.parse(statement, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        raise StatementError(_syntax_reason(exc, is_last)) from exc
+    node = tree.body
+    if not isinstance(node, ast.Call):
+        raise StatementError(f"not_a_call: {type(node).__name__} expression")
+    if not isinstance(node.func, ast.Name):
+        raise StatementError(f"not_a_call: callee is a {type(node.func).__name__}, not a bare name")
+    name = node.func.id
+    binder = functions.get(name)
+    if binder is None:
+        raise StatementError(f"unknown_function: {name[:60]}")
+    if any(isinstance(arg, ast.Starred) for arg in node.args) or any(kw.arg is None for kw in node.keywords):
+        raise StatementError("bad_argument: * and ** arguments are not allowed")
+    positional = [_literal(arg) for arg in node.args]
+    keywords: dict[str, Any] = {}
+    for keyword in node.keywords:
+        if keyword.arg in keywords:
+            raise StatementError(f"duplicate_argument: {keyword.arg} given more than once in {name}()")
+        keywords[keyword.arg] = _literal(keyword.value)
+    return Call(statement, name, binder(positional, keywords))
+
+
+def parse_statement(statement: str, level: Level = "chunk", is_last: bool = False) -> Call:
+    """Parse one stripped statement into a `Call`, or raise `StatementError` with the reason."""
+    functions = FUNCTIONS[level]
+    return _fast_call(statement, functions) or _parse_call(statement, functions, is_last)
+
+
+def parse_program(program: str, level: Level = "chunk") -> ParsedProgram:
+    """Every statement of `program` as a valid `Call` or a `ProgramError`, in program order.
+
+    Range checks that need the document (line numbers, normalize sources) happen at execution.
+    """
+    lines = statements(program)
+    calls: list[Call] = []
+    errors: list[ProgramError] = []
+    last = len(lines) - 1
+    for index, line in enumerate(lines):
+        try:
+            calls.append(parse_statement(line, level, is_last=index == last))
+        except StatementError as exc:
+            errors.append(program_error(line, exc.args[0]))
+    return ParsedProgram(calls, errors)

@@ -1,0 +1,4 @@
+"""The embedded default refiner: learned line and document scorers that write ProX programs (CPU, numpy)."""
+from .writers import HeuristicChunkWriter, HeuristicDocWriter
+
+__all__ = ["HeuristicChunkWriter", "HeuristicDocWriter"]

@@ -1,0 +1,76 @@
+"""The `heuristic` backend: the committed scorers write real ProX programs, like the refining LMs do."""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+
+from prox_proto import ModelInfo
+
+from ..backends import ChunkDecision, DocDecision
+from .scorer import load_artefact
+
+# A UI fragment glued to the end of a content line by the page's HTML-to-text step. Only these exact
+# shapes are normalised away: the rest of the line must be a real sentence (>= 40 characters before it).
+GLUED_UI_TAIL = re.compile(
+    r"(?<=.{40})(\s*(?:\[edit\]|\[\d+\]|Read more|Read More|Continue reading|Click here to read more)\s*[»›→…\.]*)$"
+)
+
+
+def remove_runs(removed: np.ndarray) -> list[tuple[int, int]]:
+    """The maximal runs [first, last] (inclusive) of True in `removed`."""
+    flags = np.concatenate(([False], removed.astype(bool), [False]))
+    changes = np.flatnonzero(flags[1:] != flags[:-1])
+    return [(int(start), int(end) - 1) for start, end in zip(changes[::2], changes[1::2])]
+
+
+def glued_tails(lines: Sequence[str], kept: np.ndarray) -> list[str]:
+    """Fragments safe to cut: the match is unique in the kept text, so the executor edits only that line."""
+    kept_text = "\n".join(line for line, keep in zip(lines, kept) if keep)
+    tails = []
+    for line, keep in zip(lines, kept):
+        match = GLUED_UI_TAIL.search(line) if keep else None
+        if match and kept_text.count(match.group(1)) == 1:
+            tails.append(match.group(1))
+    return tails
+
+
+def chunk_program(lines: Sequence[str], kept: np.ndarray) -> str:
+    statements = [f"remove_lines({start}, {end})" for start, end in remove_runs(~kept)]
+    statements += [f"normalize({tail!r}, '')" for tail in glued_tails(lines, kept)]
+    return "\n".join(statements) if statements else "keep_chunk()"
+
+
+class HeuristicChunkWriter:
+    """Removes runs of lines the line scorer judges boilerplate; one chunk per document."""
+
+    def __init__(self, model_path: str | None = None, threshold: float | None = None, **options):
+        artefact = load_artefact(model_path)
+        self.scorer = artefact.line
+        self.threshold = self.scorer.threshold if threshold is None else float(threshold)
+        self.info = ModelInfo(name="prox_chunk", version=artefact.version, backend="heuristic")
+
+    def decide(self, text: str) -> ChunkDecision:
+        lines = text.split("\n")
+        kept = self.scorer.content_probabilities(text) >= self.threshold
+        return ChunkDecision(chunk_program(lines, kept), [(0, len(lines) - 1)])
+
+    def write(self, texts: Sequence[str]) -> list[ChunkDecision]:
+        return [self.decide(text) for text in texts]
+
+
+class HeuristicDocWriter:
+    """`keep_doc()` / `drop_doc()` from the document scorer's keep probability."""
+
+    def __init__(self, model_path: str | None = None, threshold: float = 0.5, **options):
+        artefact = load_artefact(model_path)
+        self.scorer = artefact.doc
+        self.threshold = float(threshold)
+        self.info = ModelInfo(name="prox_doc", version=artefact.version, backend="heuristic")
+
+    def write(self, texts: Sequence[str]) -> list[DocDecision]:
+        probabilities = self.scorer.keep_probabilities(list(texts))
+        return [
+            DocDecision("keep_doc()" if p >= self.threshold else "drop_doc()", float(p)) for p in probabilities
+        ]

@@ -1,0 +1,195 @@
+"""Serves a doc writer as `prox_doc` and a chunk writer as `prox_chunk` on Triton (PyTriton).
+
+Triton's dynamic batcher merges client requests; each merged batch is written in one `writer.write` call.
+A request whose text is not UTF-8 or is too large fails alone with INVALID_ARGUMENT (see `_patch_pytriton`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .backends import ChunkWriter, DocWriter
+
+DOC_MODEL = "prox_doc"
+CHUNK_MODEL = "prox_chunk"
+ERROR_OUTPUT = "prox_invalid_argument"  # never in the model config: the patched proxy turns it into an error
+INFO_PARAMETERS = ("prox_model_name", "prox_model_version", "prox_backend")
+LOGGER = logging.getLogger("prox.models.server")
+
+
+@dataclass
+class ServerSettings:
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    max_batch_size: int = 16
+    max_queue_delay_us: int = 5000
+    max_text_bytes: int = 4 * 1024 * 1024
+
+
+class InvalidText(ValueError):
+    pass
+
+
+def decode_texts(column: np.ndarray, max_text_bytes: int) -> list[str]:
+    texts = []
+    for raw in column.reshape(-1):
+        raw = raw if isinstance(raw, bytes) else bytes(raw)
+        if len(raw) > max_text_bytes:
+            raise InvalidText(f"text of {len(raw)} bytes exceeds the limit of {max_text_bytes} bytes")
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InvalidText(f"text is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    return texts
+
+
+def _bytes_column(values: Sequence[str]) -> np.ndarray:
+    return np.array([[value.encode("utf-8")] for value in values], dtype=np.object_)
+
+
+def _error_response(message: str) -> dict:
+    return {ERROR_OUTPUT: np.array([[message.encode("utf-8")]], dtype=np.object_)}
+
+
+def make_infer_function(write_outputs, max_text_bytes: int):
+    """Infer function over Triton requests: valid ones are written together, invalid ones fail alone."""
+
+    def infer(requests):
+        texts_per_request: list[Optional[list[str]]] = []
+        responses: list[Optional[dict]] = []
+        for request in requests:
+            try:
+                texts_per_request.append(decode_texts(request["text"], max_text_bytes))
+                responses.append(None)
+            except InvalidText as exc:
+                texts_per_request.append(None)
+                responses.append(_error_response(str(exc)))
+        valid = [texts for texts in texts_per_request if texts is not None]
+        outputs = iter(_split_outputs(write_outputs([t for texts in valid for t in texts]), [len(t) for t in valid]))
+        return [response if response is not None else next(outputs) for response in responses]
+
+    return infer
+
+
+def _split_outputs(outputs: dict[str, np.ndarray], sizes: list[int]) -> list[dict]:
+    parts, start = [], 0
+    for size in sizes:
+        parts.append({name: column[start:start + size] for name, column in outputs.items()})
+        start += size
+    return parts
+
+
+def doc_outputs(writer: DocWriter):
+    def write(texts: list[str]) -> dict[str, np.ndarray]:
+        decisions = writer.write(texts) if texts else []
+        return {
+            "program": _bytes_column([d.program for d in decisions]),
+            "keep_prob": np.array([[d.keep_prob] for d in decisions], dtype=np.float32).reshape(-1, 1),
+        }
+
+    return write
+
+
+def chunk_outputs(writer: ChunkWriter):
+    def write(texts: list[str]) -> dict[str, np.ndarray]:
+        decisions = writer.write(texts) if texts else []
+        return {
+            "program": _bytes_column([d.program for d in decisions]),
+            "chunk_ranges": _bytes_column([json.dumps([list(r) for r in d.chunk_ranges]) for d in decisions]),
+        }
+
+    return write
+
+
+_PATCH_ANCHOR = "def _wrap_response(response: Response, requested_outputs_names, model_outputs_dict):\n"
+_PATCH_BODY = f"""    if response.data is not None and "{ERROR_OUTPUT}" in response.data:
+        message = response.data["{ERROR_OUTPUT}"].reshape(-1)[0]
+        message = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INVALID_ARG))
+"""
+_model_parameters: dict[str, dict[str, str]] = {}
+
+
+def _patch_pytriton() -> None:
+    """PyTriton fails every request of a merged batch when the infer function raises, always as INTERNAL.
+
+    Its proxy model (copied into Triton's model repository) is given one more rule: a response carrying
+    ERROR_OUTPUT becomes an INVALID_ARGUMENT error for that request only. The model config also gets our
+    parameters (model name/version/backend). Both fail loudly at startup if PyTriton changes shape.
+    """
+    from pytriton.models.model import Model
+
+    if getattr(Model, "_prox_patched", False):
+        return
+    original_files, original_config = Model.get_proxy_model_files, Model._get_triton_model_config
+
+    def get_proxy_model_files(self):
+        files = original_files(self)
+        for key, source in files.items():
+            if key.endswith("/model.py"):
+                text = source.decode("utf-8")
+                if _PATCH_ANCHOR not in text:
+                    raise RuntimeError("unsupported nvidia-pytriton version: proxy model has no _wrap_response")
+                files[key] = text.replace(_PATCH_ANCHOR, _PATCH_ANCHOR + _PATCH_BODY).encode("utf-8")
+        return files
+
+    def get_triton_model_config(self):
+        config = original_config(self)
+        config.backend_parameters.update(_model_parameters.get(self.model_name, {}))
+        return config
+
+    Model.get_proxy_model_files, Model._get_triton_model_config = get_proxy_model_files, get_triton_model_config
+    Model._prox_patched = True
+
+
+def _info_parameters(writer) -> dict[str, str]:
+    return dict(zip(INFO_PARAMETERS, (writer.info.name, writer.info.version, writer.info.backend)))
+
+
+def bind_models(triton, doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: ServerSettings) -> None:
+    from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
+
+    _patch_pytriton()
+    config = ModelConfig(
+        max_batch_size=settings.max_batch_size,
+        batcher=DynamicBatcher(max_queue_delay_microseconds=settings.max_queue_delay_us),
+    )
+    text_input = [Tensor(name="text", dtype=bytes, shape=(1,))]
+    program = Tensor(name="program", dtype=bytes, shape=(1,))
+    levels = (
+        (DOC_MODEL, doc_writer, doc_outputs, Tensor(name="keep_prob", dtype=np.float32, shape=(1,))),
+        (CHUNK_MODEL, chunk_writer, chunk_outputs, Tensor(name="chunk_ranges", dtype=bytes, shape=(1,))),
+    )
+    for name, writer, outputs, extra in levels:
+        _model_parameters[name] = _info_parameters(writer)
+        triton.bind(
+            model_name=name, infer_func=make_infer_function(outputs(writer), settings.max_text_bytes),
+            inputs=text_input, outputs=[program, extra], config=config,
+        )
+
+
+def serve(doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: ServerSettings, stop: threading.Event) -> None:
+    """Run Triton until `stop` is set (the CLI sets it on SIGTERM/SIGINT), then shut it down cleanly."""
+    from pytriton.triton import Triton, TritonConfig
+
+    triton_config = TritonConfig(
+        http_port=settings.http_port, grpc_port=settings.grpc_port, metrics_port=settings.metrics_port,
+        allow_metrics=True, allow_cpu_metrics=True,
+    )
+    triton = Triton(config=triton_config)
+    try:
+        bind_models(triton, doc_writer, chunk_writer, settings)
+        triton.run()
+        LOGGER.info("serving %s and %s: grpc :%d, http :%d, metrics :%d", DOC_MODEL, CHUNK_MODEL,
+                    settings.grpc_port, settings.http_port, settings.metrics_port)
+        while not stop.wait(0.5):
+            if not triton.is_alive():
+                raise RuntimeError("tritonserver exited unexpectedly")
+    finally:
+        triton.stop()
