@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.paths",
     "tests.fixtures.triton",
     "tests.fixtures.broker",
+    "tests.fixtures.stack",
 ]

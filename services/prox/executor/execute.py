@@ -4,8 +4,8 @@ Judgment calls where the specification is silent:
 - Doc level: only the fallback counts as an error (`no_decision:`, exactly one per program); invalid
   statements before the deciding `drop_doc()`/`keep_doc()` do not change the decision and are not counted.
 - `calls_applied` counts every valid statement that was executed: the doc decision, chunk no-ops,
-  `remove_lines` (clamped ones included) and `normalize` calls that changed or could change the text.
-  It is 0 for an ignored chunk program.
+  `remove_lines` (clamped ones included) and `normalize` calls that passed their checks (even when the
+  source had already been removed with its line). The chunk part is 0 for an ignored program.
 - `chars_removed`/`chars_added` count whole replacements: `normalize("teh", "the")` applied twice removes
   6 characters and adds 6, so `len(out) == len(in) - chars_removed + chars_added` always holds.
 - `--max-growth` compares against the length of the document's original text.
@@ -140,13 +140,13 @@ def _apply_normalizations(result: _ChunkResult, calls: list[Call], original: str
             result.chars_added += occurrences * len(target)
 
 
-def _remove_lines(index: TextIndex, calls: list[Call], words: int, result_errors: list[ProgramError]) -> _ChunkResult:
-    ranges, applied = _removal_ranges(calls, index.line_count, result_errors)
+def _remove_lines(index: TextIndex, calls: list[Call], words: int, errors: list[ProgramError]) -> _ChunkResult:
+    ranges, applied = _removal_ranges(calls, index.line_count, errors)
     merged = merge_ranges(ranges)
     if not merged:
-        return _ChunkResult(text=index.text, errors=result_errors, words=words, calls_applied=applied)
+        return _ChunkResult(text=index.text, errors=errors, words=words, calls_applied=applied)
     edited = index.without_lines(merged)
-    return _ChunkResult(text=edited, errors=result_errors, words=words, calls_applied=applied,
+    return _ChunkResult(text=edited, errors=errors, words=words, calls_applied=applied,
                         lines_removed=sum(last - first + 1 for first, last in merged),
                         chars_removed=len(index.text) - len(edited))
 
@@ -198,10 +198,10 @@ def _final_drop_reason(chunk: Optional[_ChunkResult], words_in: int, words_out: 
 def execute_document(text: str, doc_program: Optional[str] = None, chunk_program: Optional[str] = None,
                      keep_prob: Optional[float] = None, options: ExecutorOptions = DEFAULT_OPTIONS) -> Execution:
     """Run the doc program, then the chunk program, then the final keep/drop rules on one document."""
-    index = TextIndex(text) if chunk_program is not None else None
-    words_in = index.word_count() if index is not None else count_words(text)
     keep, doc_error, doc_calls = _doc_keeps(doc_program, keep_prob, options)
     doc_errors = [doc_error] if doc_error else []
+    index = TextIndex(text) if keep and chunk_program is not None else None
+    words_in = index.word_count() if index is not None else count_words(text)
     if not keep:
         report = ExecutionReport(outcome="dropped", drop_reason="doc_program", errors=doc_errors,
                                  calls_applied=doc_calls, doc_errors=len(doc_errors), words_in=words_in)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -177,8 +178,8 @@ _INT = r"(0|[1-9][0-9]{0,17})"
 _FAST_REMOVE = re.compile(rf"remove_lines\([ \t]*{_INT}[ \t]*,[ \t]*{_INT}[ \t]*,?[ \t]*\)")
 _FAST_NO_ARGS = re.compile(r"([a-z_]+)\([ \t]*\)")
 # Plain quoted strings: no prefix, escape, control character or surrogate (those take the AST path).
-_PLAIN = "[^\\x00-\\x08\\x0a-\\x1f\\\\\\ud800-\\udfff{q}]*"
-_STRING = f'"({_PLAIN.format(q='"')})"|\'({_PLAIN.format(q="'")})\''
+_PLAIN = r"[^\x00-\x08\x0a-\x1f\\\ud800-\udfff{quote}]*"
+_STRING = "\"(" + _PLAIN.format(quote='"') + ")\"|'(" + _PLAIN.format(quote="'") + ")'"
 _FAST_NORMALIZE = re.compile(rf"normalize\([ \t]*(?:{_STRING})[ \t]*(?:,[ \t]*(?:{_STRING})[ \t]*)?,?[ \t]*\)")
 
 
@@ -212,7 +213,9 @@ def _literal(node: ast.AST) -> Any:
 
 def _parse_call(statement: str, functions: dict[str, Binder], is_last: bool) -> Call:
     try:
-        tree = ast.parse(statement, mode="eval")
+        with warnings.catch_warnings():  # invalid escapes in model text are not our warnings to print
+            warnings.simplefilter("ignore")
+            tree = ast.parse(statement, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         raise StatementError(_syntax_reason(exc, is_last)) from exc
     node = tree.body

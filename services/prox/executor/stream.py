@@ -63,18 +63,21 @@ def decode_record(line: bytes) -> dict[str, Any]:
 
 
 def execute_record(record: dict[str, Any], options: ExecutorOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
-    """The output object for one decoded input record; other input fields are passed through."""
+    """The output object for one decoded input record; other input fields are passed through after it.
+
+    A record without an id gets the pipeline's default id, the sha256 of its text."""
     text = record["text"]
     execution = execute_document(text, record.get("doc_program"), record.get("chunk_program"),
                                  record.get("keep_prob"), options)
     record_id = record.get("id")
-    return {
-        **record,
+    output = {
         "id": record_id if record_id is not None else document_id(text),
         "text": execution.text,
         "dropped": execution.dropped,
         "report": execution.report,
     }
+    output.update((key, value) for key, value in record.items() if key not in output)
+    return output
 
 
 def execute_lines(lines: Iterable[bytes], output: IO[bytes], options: ExecutorOptions = DEFAULT_OPTIONS,
