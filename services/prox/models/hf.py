@@ -92,7 +92,9 @@ class _Runner:
 
         input_ids, mask = self.left_padded(prompts)
         with torch.inference_mode():
-            return self.model(input_ids=input_ids, attention_mask=mask).logits[:, -1, :].float()
+            # Left padding: positions must count real tokens only, as generate() does.
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits[:, -1, :].float()
 
     def generate(self, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
         import torch
