@@ -177,7 +177,9 @@ class LocalStack:
         """Until Triton and every service answer ready (restarting children that die meanwhile)."""
         import aiohttp
 
-        urls = [f"http://127.0.0.1:{self.triton_ports['http']}/v2/health/ready"]
+        triton = f"http://127.0.0.1:{self.triton_ports['http']}"
+        # PyTriton reports the server ready before its models are loaded: ask for each model too.
+        urls = [f"{triton}/v2/health/ready", f"{triton}/v2/models/prox_doc/ready", f"{triton}/v2/models/prox_chunk/ready"]
         urls += [f"http://127.0.0.1:{self.service_port(n)}/readyz" for n in self.children if n != "model-server"]
         deadline = time.monotonic() + timeout_s
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
