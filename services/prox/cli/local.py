@@ -120,7 +120,7 @@ async def _run(args) -> int:
     from ..common.config import Settings
     from ..common.progress import Progress
     from .io import input_documents, produce_documents
-    from .stack import BrokerDied, LocalStack, ModelOptions
+    from .stack import BrokerDied, CrashLoop, LocalStack, ModelOptions
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="prox-local-"))
     models = ModelOptions(args.doc_backend, args.doc_model, args.chunk_backend, args.chunk_model)
@@ -155,7 +155,7 @@ async def _run(args) -> int:
                 stack.check()
                 await asyncio.sleep(1)
         return 0 if not missing else 1
-    except BrokerDied as exc:
+    except (BrokerDied, CrashLoop) as exc:
         print(f"prox local: error: {exc}", file=sys.stderr)
         return 2
     except TimeoutError as exc:

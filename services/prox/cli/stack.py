@@ -27,6 +27,15 @@ class BrokerDied(RuntimeError):
     pass
 
 
+class CrashLoop(RuntimeError):
+    """A child keeps dying right after start: restarting it again cannot help (bad flags, missing model)."""
+
+
+# A child that dies this soon after starting, this many times in a row, is crash-looping.
+QUICK_EXIT_S = 15.0
+MAX_QUICK_EXITS = 5
+
+
 @dataclass
 class ModelOptions:
     doc_backend: str = "heuristic"
@@ -44,8 +53,11 @@ class Child:
     log_path: Path
     process: Optional[subprocess.Popen] = None
     restarts: int = 0
+    quick_exits: int = 0
+    started_at: float = 0.0
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
         log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
@@ -53,6 +65,21 @@ class Child:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def record_exit(self) -> None:
+        lived_s = time.monotonic() - self.started_at
+        self.quick_exits = self.quick_exits + 1 if lived_s < QUICK_EXIT_S else 0
+        if self.quick_exits >= MAX_QUICK_EXITS:
+            raise CrashLoop(f"{self.name} exited {self.quick_exits} times in a row within {QUICK_EXIT_S:.0f}s "
+                            f"of starting (last code {self.process.returncode}); giving up. "
+                            f"Last lines of {self.log_path}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout_s: float = 20.0) -> None:
         if not self.alive():
@@ -157,7 +184,10 @@ class LocalStack:
         self.children[key] = Child(key, _prox_command("service", name), env, self.logs / f"{key}.log")
 
     def check(self) -> list[str]:
-        """Restart dead children; returns their names. Raises BrokerDied when the broker is gone."""
+        """Restart dead children; returns their names.
+
+        Raises BrokerDied when the broker is gone and CrashLoop when a child keeps dying on start.
+        """
         if self.broker and not self.broker.alive():
             raise BrokerDied(
                 f"the embedded broker exited (code {self.broker.process.returncode}); it keeps data in memory "
@@ -166,6 +196,7 @@ class LocalStack:
         restarted = []
         for child in self.children.values():
             if not self.stopping and child.name not in self.held and not child.alive():
+                child.record_exit()
                 child.restarts += 1
                 log.warning("%s exited with code %s; restarting (restart #%d, log %s)", child.name,
                             child.process.returncode, child.restarts, child.log_path)

@@ -31,6 +31,9 @@ class KafkaSettings(msgspec.Struct, kw_only=True):
     session_timeout_ms: int = 6000
     heartbeat_interval_ms: int = 1000
     max_poll_interval_ms: int = 300000
+    # How long the broker may hold a fetch with no data. Tansu holds it that long even when data arrives
+    # meanwhile (aiokafka's default 500 ms cost ~130 ms per hop); Apache Kafka answers early either way.
+    fetch_max_wait_ms: int = 100
     client_id: str = "prox-stream"
 
 

@@ -72,6 +72,7 @@ class StreamService:
             **common, group_id=self.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
             session_timeout_ms=kafka.session_timeout_ms, heartbeat_interval_ms=kafka.heartbeat_interval_ms,
             max_poll_interval_ms=kafka.max_poll_interval_ms, max_poll_records=self.settings.batch_size,
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             fetch_max_bytes=max(52_428_800, self.settings.max_message_bytes * 4),
             max_partition_fetch_bytes=max(1_048_576, 2 * self.settings.max_message_bytes + 65_536),
         )

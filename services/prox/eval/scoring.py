@@ -44,8 +44,11 @@ def score_page(row: dict, output: Optional[str]) -> PageResult:
 
 
 def is_skipped(row: dict) -> bool:
-    """The page's content is rendered by JavaScript: deleting lines cannot recover it."""
-    return row.get("gold_coverage", 1.0) < MIN_GOLD_COVERAGE
+    """The page's content is rendered by JavaScript: deleting lines cannot recover it.
+
+    Pages with empty gold are never skipped (their coverage is 0 by construction): they score the drop decision.
+    """
+    return bool(row["gold"].strip()) and row.get("gold_coverage", 1.0) < MIN_GOLD_COVERAGE
 
 
 def _pooled(counts: Iterable[Counts]) -> Counts:

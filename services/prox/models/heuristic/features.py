@@ -18,35 +18,50 @@ SEPARATORS = "|•·»›>/«‹→►▶▸"
 COMMAS = ",，、،;；"
 
 # Function words of the most common web languages: a line of prose contains some, a menu few.
-STOP_WORDS = re.compile(
-    r"(?<!\w)(?:the|and|of|to|in|is|that|for|it|with|as|was|on|are|this|be|by|from|or|have|an|not|which|you|we|"
-    r"they|but|at|can|has|der|die|und|das|ist|nicht|mit|von|zu|den|ein|eine|sich|auf|für|dem|auch|es|le|la|les|"
-    r"et|des|est|une|un|du|que|pour|dans|qui|pas|sur|au|avec|el|los|las|y|en|por|con|para|del|se|lo|como|di|il|"
-    r"che|per|non|della|em|os|uma|não|het|een|van|ik|op|dat|niet|og|er|att|och|är|det|som|på|i|w|na|że|się|nie|"
-    r"и|в|не|на|что|с|по|это|как|из|к|від|та|що|في|من|على|أن|إلى|التي|الذي|عن|هذا|و|ve|bir|bu|ile|için|da|de)(?!\w)"
-    r"|[的了是在和有我不这也]|[のはがをにでと]|[은는이가을를의에]",
-)
+STOP_WORDS = frozenset("""
+the and of to in is that for it with as was on are this be by from or have an not which you we they but at can has
+der die und das ist nicht mit von zu den ein eine sich auf für dem auch es le la les et des est une un du que pour
+dans qui pas sur au avec el los las y en por con para del se lo como di il che per non della em os uma não het een
+van ik op dat niet og er att och är det som på i w na że się nie и в не на что с по это как из к від та що في من على
+أن إلى التي الذي عن هذا و ve bir bu ile için da de je se na za ve που και το της την
+""".split())
+# Function characters of scripts written without spaces (Chinese, Japanese, Korean particles).
+CJK_STOP_CHARS = "的了是在和有我不这也のはがをにでと은는이가을를의에"
 # Interface words: navigation, sharing, consent, accounts, footers (English plus the big European languages).
-UI_WORDS = re.compile(
-    r"cookie|privacy|copyright|©|all rights reserved|terms of (?:use|service)|sign (?:in|up|out)|log ?in|log ?out|"
-    r"register|subscribe|newsletter|share|tweet|facebook|twitter|linkedin|pinterest|instagram|whatsapp|youtube|"
-    r"tiktok|read more|continue reading|related|comments?\b|reply|menu|\bhome\b|contact|about us|skip to|search|"
-    r"\bcart\b|checkout|follow us|\bnext\b|\bprevious\b|back to top|\btags?\b|categor|posted (?:in|by|on)|"
-    r"\bby\b|advertis|sponsored|datenschutz|impressum|anmelden|suche|teilen|mentions légales|connexion|accueil|"
-    r"partager|inicio|contacto|iniciar sesión|aviso legal|compartir|accedi|cerca|condividi",
+UI_WORDS = frozenset("""
+cookie cookies privacy copyright © reserved login logout register subscribe newsletter share tweet facebook twitter
+linkedin pinterest instagram whatsapp youtube tiktok related comment comments reply menu home contact search cart
+checkout next previous prev tags tag categories category advertisement advertising sponsored print email
+datenschutz impressum anmelden suche teilen kontakt startseite connexion accueil partager rechercher inicio
+contacto compartir buscar accedi cerca condividi iscriviti войти поиск главная
+""".split())
+UI_BIGRAMS = frozenset(tuple(p.split()) for p in (
+    "read more", "continue reading", "sign in", "sign up", "sign out", "log in", "log out", "skip to",
+    "about us", "contact us", "follow us", "back to", "all rights", "terms of", "posted by", "posted in",
+    "posted on", "share this", "leave a", "mentions légales", "aviso legal", "iniciar sesión", "see all",
+    "view all", "show more", "load more", "privacy policy", "cookie policy",
+))
+MONTHS = frozenset("""
+jan feb mar apr jun jul aug sep sept oct nov dec january february march april may june july august september
+october november december januar februar märz juni juli oktober dezember janvier février mars avril mai juin
+juillet août septembre octobre novembre décembre enero febrero marzo abril mayo junio julio agosto septiembre
+octubre noviembre diciembre ago
+""".split())
+ADULT_WORDS = frozenset("porn porno xxx sex sexy nude naked escort escorts erotic casino viagra порно секс".split())
+TOKEN_STRIP = ".,:;!?()[]{}\"'«»“”‘’|-–—•·*#/"
+SHORT_LINE_TOKENS = 8
+# Short lines that open what follows an article: comments, related links, sharing.
+END_MARKERS = re.compile(
+    r"comments?\b|leave a (?:reply|comment)|related (?:posts|articles|stories)|you (?:may|might) also like|"
+    r"thoughts on|responses?\b|more from|read next|share this|kommentare|commentaires|comentarios|commenti|"
+    r"ähnliche|articles similaires|artículos relacionados|комментари"
 )
-DATES = re.compile(
-    r"\b\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}\b|"
-    r"\b\d{1,2}(?:st|nd|rd|th)? (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|\b\d+ (?:min|hour|day|week|month|year)s? ago\b|"
-    r"\d{4}年|\d{1,2}月|\b\d{1,2}:\d{2}\b",
-)
-TITLE_CASE = re.compile(r"(?<!\w)[A-ZÀ-ÞА-ЯΑ-Ω][a-zß-ÿа-яα-ω]+")
-LINKISH = re.compile(r"https?://|www\.|\b[\w.+-]+@[\w-]+\.\w+|#\w+")
-ADULT_WORDS = re.compile(r"porn|xxx|\bsex|nude|escort|erotic|casino|viagra|порно|секс")
+TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»]+\s+")
 
 # Columns of the per-line count matrix.
-(CHARS, LETTERS, DIGITS, UPPER, ASCII_PUNCT, SYMBOLS, CJK, SPACES, SEPS, COMMA_CHARS, WORDS) = range(11)
-N_CHAR_COUNTS = 11
+(CHARS, LETTERS, DIGITS, UPPER, ASCII_PUNCT, SYMBOLS, CJK, SPACES, SEPS, COMMA_CHARS, WORDS, TITLE_WORDS,
+ CJK_STOPS, LATIN) = range(14)
+N_CHAR_COUNTS = 14
 
 
 def _char_classes(codes: np.ndarray) -> np.ndarray:
@@ -80,39 +95,54 @@ def _char_classes(codes: np.ndarray) -> np.ndarray:
     blank = space | newline
     previous_blank = np.concatenate(([True], blank[:-1]))
     word_start = ~blank & previous_blank
+    upper = upper_ascii | upper_other
+    next_lower = np.concatenate((letters[1:] & ~upper[1:], [False]))
+    title_word = word_start & upper & next_lower
+    cjk_stops = np.isin(codes, _CJK_STOP_CODES)
     return np.stack(
-        [~newline, letters, digit, upper_ascii | upper_other, ascii_punct, symbols, cjk, space, seps, commas,
-         word_start],
+        [~newline, letters, digit, upper, ascii_punct, symbols, cjk, space, seps, commas, word_start, title_word,
+         cjk_stops, upper_ascii | lower_ascii | ((codes >= 0xC0) & (codes <= 0x24F))],
         axis=1,
     ).astype(np.int32)
 
 
 _SEPARATOR_CODES = np.array([ord(c) for c in SEPARATORS], dtype=np.uint32)
 _COMMA_CODES = np.array([ord(c) for c in COMMAS], dtype=np.uint32)
+_CJK_STOP_CODES = np.array([ord(c) for c in CJK_STOP_CHARS], dtype=np.uint32)
 
 
-def line_starts(text: str) -> np.ndarray:
-    """Character offset of the start of every line of `text.split("\\n")`."""
-    ends = [m.start() for m in re.finditer("\n", text)]
-    return np.array([0] + [end + 1 for end in ends], dtype=np.int64)
-
-
-def char_counts(text: str, starts: np.ndarray) -> np.ndarray:
-    """Per line: the N_CHAR_COUNTS class counts (one row per line)."""
+def char_counts(text: str) -> np.ndarray:
+    """Per line of `text.split("\\n")`: the N_CHAR_COUNTS class counts (one row per line)."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    if codes.size == 0:
-        return np.zeros((len(starts), N_CHAR_COUNTS), dtype=np.float64)
-    cumulative = np.vstack([np.zeros((1, N_CHAR_COUNTS), np.int32), np.cumsum(_char_classes(codes), axis=0)])
-    ends = np.append(starts[1:] - 1, codes.size)
+    newlines = np.flatnonzero(codes == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.append(newlines, codes.size)
+    cumulative = np.zeros((codes.size + 1, N_CHAR_COUNTS), dtype=np.int32)
+    if codes.size:
+        np.cumsum(_char_classes(codes), axis=0, out=cumulative[1:])
     return (cumulative[ends] - cumulative[starts]).astype(np.float64)
 
 
-def matches_per_line(pattern: re.Pattern, text: str, starts: np.ndarray) -> np.ndarray:
-    positions = [m.start() for m in pattern.finditer(text)]
-    if not positions:
-        return np.zeros(len(starts))
-    lines = np.searchsorted(starts, positions, side="right") - 1
-    return np.bincount(lines, minlength=len(starts)).astype(np.float64)
+def _ui_count(tokens: list[str]) -> int:
+    """Interface words in a short line (menus and buttons are short), punctuation stripped, phrases included."""
+    clean = [t.strip(TOKEN_STRIP) for t in tokens]
+    return sum(map(UI_WORDS.__contains__, clean)) + sum(map(UI_BIGRAMS.__contains__, zip(clean, clean[1:])))
+
+
+def _word_signals(lowered_lines: list[str]) -> np.ndarray:
+    """Per line: function words, interface words, month names, adult words, link-like tokens."""
+    rows = []
+    for line in lowered_lines:
+        tokens = line.split()
+        short = len(tokens) <= SHORT_LINE_TOKENS
+        rows.append((
+            sum(map(STOP_WORDS.__contains__, tokens)),
+            _ui_count(tokens) if short else sum(map(UI_WORDS.__contains__, tokens)),
+            sum(map(MONTHS.__contains__, tokens)),
+            sum(map(ADULT_WORDS.__contains__, tokens)),
+            ("://" in line) + ("www." in line) + ("@" in line),
+        ))
+    return np.array(rows, dtype=np.float64).reshape(len(lowered_lines), 5)
 
 
 def _shape_flags(lines: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,15 +160,11 @@ class PageCounts:
 
     def __init__(self, text: str):
         self.lines = text.split("\n")
-        starts = line_starts(text)
-        lowered = text.lower()
-        self.counts = char_counts(text, starts)
-        self.ui_words = matches_per_line(UI_WORDS, lowered, starts)
-        self.stop_words = matches_per_line(STOP_WORDS, lowered, starts)
-        self.dates = matches_per_line(DATES, lowered, starts)
-        self.title_case = matches_per_line(TITLE_CASE, text, starts)
-        self.links = matches_per_line(LINKISH, lowered, starts)
-        self.adult = matches_per_line(ADULT_WORDS, lowered, starts)
+        self.counts = char_counts(text)
+        signals = _word_signals(text.lower().split("\n"))
+        self.stop_words = signals[:, 0] + self.column(CJK_STOPS)
+        self.ui_words, self.dates, self.adult, self.links = signals[:, 1], signals[:, 2], signals[:, 3], signals[:, 4]
+        self.title_case = self.column(TITLE_WORDS)
         self.terminal, self.bullet, self.repeats = _shape_flags(self.lines)
 
     def column(self, index: int) -> np.ndarray:
@@ -195,8 +221,37 @@ LINE_FEATURES = (
     "chars_before", "word_length", "cjk", "prev_log_chars", "next_log_chars", "prev_terminal", "next_terminal",
     "log_chars_w1", "log_chars_w3", "log_chars_w8", "terminal_w3", "terminal_w8", "stop_w3", "ui_w3",
     "paragraph", "dist_prev_paragraph", "dist_next_paragraph", "in_paragraph_span", "paragraphs_w5",
-    "paragraph_chars_before", "log_lines", "paragraph_share",
+    "paragraph_chars_before", "log_lines", "paragraph_share", "title_repeat", "after_title", "after_end_marker",
+    "words_w3", "ui_w8", "bullet_w3",
 )
+
+
+def _title_repeats(lines: list[str]) -> np.ndarray:
+    """Lines (after the first) that repeat the page title, which is the first line: the headline of the main content."""
+    title = TITLE_SEPARATORS.split(lines[0].strip().lower())[0] if lines else ""
+    flags = np.zeros(len(lines))
+    if len(title) < 8:
+        return flags
+    for index, line in enumerate(lines[1:], start=1):
+        text = line.strip().lower()
+        if len(text) >= 8 and (text == title or (text in title and 2 * len(text) >= len(title))
+                               or (title in text and len(text) <= 2 * len(title))):
+            flags[index] = 1.0
+    return flags
+
+
+def _end_markers(lines: list[str], paragraph: np.ndarray) -> np.ndarray:
+    """1 from the first comments/related-links marker line that follows the first paragraph."""
+    flags = np.zeros(len(lines))
+    first_paragraph = np.flatnonzero(paragraph)
+    if not first_paragraph.size:
+        return flags
+    for index in range(int(first_paragraph[0]) + 1, len(lines)):
+        line = lines[index]
+        if len(line) < 60 and END_MARKERS.search(line.lower()):
+            flags[index:] = 1.0
+            break
+    return flags
 
 
 def line_features(page: PageCounts) -> np.ndarray:
@@ -213,6 +268,7 @@ def line_features(page: PageCounts) -> np.ndarray:
     paragraph_chars = np.where(paragraph, chars, 0.0)
     total_paragraph_chars = max(paragraph_chars.sum(), 1.0)
     index = np.arange(n, dtype=np.float64)
+    title_repeat = _title_repeats(page.lines)
     columns = [
         log_chars,
         np.log1p(words),
@@ -255,6 +311,12 @@ def line_features(page: PageCounts) -> np.ndarray:
         (np.cumsum(paragraph_chars) - paragraph_chars) / total_paragraph_chars,
         np.full(n, np.log1p(n)),
         np.full(n, paragraph.mean() if n else 0.0),
+        title_repeat,
+        (np.maximum.accumulate(title_repeat) if n else title_repeat),
+        _end_markers(page.lines, paragraph),
+        _window_mean(np.log1p(words), 3),
+        _window_mean(ui_frac, 8),
+        _window_mean(page.bullet, 3),
     ]
     return np.stack(columns, axis=1)
 
@@ -287,6 +349,48 @@ def context_features(logits: np.ndarray, first_stage: np.ndarray) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
+BLOCK_FEATURES = (
+    "logit", "mean_w2", "mean_w6", "in_main_block", "block_word_share", "log_dist_main_block", "after_main_block",
+    "log_words", "main_block_share",
+)
+BLOCK_GAP = 3
+
+
+def _blocks(kept: np.ndarray) -> np.ndarray:
+    """Block id of each line: kept lines separated by at most BLOCK_GAP removed lines share a block."""
+    kept_index = np.flatnonzero(kept)
+    block_of = np.full(len(kept), -1)
+    if kept_index.size:
+        starts_new = np.concatenate(([True], np.diff(kept_index) > BLOCK_GAP + 1))
+        block_of[kept_index] = np.cumsum(starts_new) - 1
+    return block_of
+
+
+def block_features(logits: np.ndarray, log_words: np.ndarray) -> np.ndarray:
+    """Third-stage inputs: where a line sits relative to the page's main block of content (the one with most words)."""
+    n = len(logits)
+    words = np.expm1(log_words)
+    block_of = _blocks(logits > 0)
+    block_words = np.bincount(block_of[block_of >= 0], weights=words[block_of >= 0]) if (block_of >= 0).any() \
+        else np.zeros(1)
+    main = int(np.argmax(block_words))
+    in_main = block_of == main
+    main_index = np.flatnonzero(in_main)
+    total = max(block_words.sum(), 1.0)
+    share = np.where(block_of >= 0, block_words[np.maximum(block_of, 0)] / total, 0.0)
+    index = np.arange(n)
+    if main_index.size:
+        distance = np.maximum(main_index[0] - index, 0) + np.maximum(index - main_index[-1], 0)
+        after = (index > main_index[-1]).astype(np.float64)
+    else:
+        distance, after = np.full(n, n), np.zeros(n)
+    columns = [
+        logits, _window_mean(logits, 2), _window_mean(logits, 6), in_main.astype(np.float64), share,
+        np.log1p(distance), after, log_words, np.full(n, block_words[main] / total),
+    ]
+    return np.stack(columns, axis=1)
+
+
 DOC_FEATURES = (
     "log_chars", "log_words", "log_lines", "mean_line_chars", "terminal_share", "paragraph_share", "alpha",
     "digit", "punct", "symbols", "upper", "stop", "unique_words", "top_word_share", "duplicate_lines",
@@ -297,19 +401,11 @@ DOC_FEATURES = (
 
 def _word_statistics(text: str) -> tuple[float, float]:
     """Share of distinct words and share of the most frequent word (keyword stuffing, Gopher-style)."""
-    tokens = re.findall(r"\w+", text.lower())
+    tokens = text.lower().split()
     if not tokens:
         return 0.0, 0.0
     counts = Counter(tokens)
     return len(counts) / len(tokens), counts.most_common(1)[0][1] / len(tokens)
-
-
-def _script_mix(text: str) -> float:
-    """Share of letters outside the page's dominant script family (Latin vs other): mixed or wrong language."""
-    latin = len(re.findall(r"[A-Za-zÀ-ɏ]", text))
-    other = len(re.findall(r"[^\W\dA-Za-zÀ-ɏ_]", text))
-    total = latin + other
-    return min(latin, other) / total if total else 0.0
 
 
 def doc_features(text: str) -> np.ndarray:
@@ -348,7 +444,7 @@ def doc_features(text: str) -> np.ndarray:
         total[COMMA_CHARS] / words,
         total[SEPS] / words,
         page.title_case.sum() / max(total[WORDS], 1.0),
-        _script_mix(text),
+        min(total[LATIN], total[LETTERS] - total[LATIN]) / max(total[LETTERS], 1.0),
         page.adult.sum() / words,
         ((line_words < 5) & nonblank).sum() / n_lines,
     ])

@@ -10,31 +10,35 @@ from pathlib import Path
 import numpy as np
 
 from .additive import AdditiveModel
-from .features import PageCounts, context_features, doc_features, line_features
+from .features import LINE_FEATURES, PageCounts, block_features, context_features, doc_features, line_features
 
 DEFAULT_ARTEFACT = Path(__file__).with_name("model.json.gz")
 
 
 @dataclass(frozen=True)
 class LineScorer:
-    """P(line is main content): a per-line model, then a model over the neighbours' scores."""
+    """P(line is main content): a per-line model, a model over the neighbours' scores, then one over the
+    line's place relative to the page's main block of content."""
 
     first: AdditiveModel
     second: AdditiveModel
+    third: AdditiveModel
     threshold: float
 
     def content_probabilities(self, text: str) -> np.ndarray:
         first_stage = line_features(PageCounts(text))
-        logits = self.first.logits(first_stage)
-        return self.second.probabilities(context_features(logits, first_stage))
+        logits = self.second.logits(context_features(self.first.logits(first_stage), first_stage))
+        log_words = first_stage[:, LINE_FEATURES.index("log_words")]
+        return self.third.probabilities(block_features(logits, log_words))
 
     def to_json(self) -> dict:
-        return {"first": self.first.to_json(), "second": self.second.to_json(), "threshold": self.threshold}
+        return {"first": self.first.to_json(), "second": self.second.to_json(), "third": self.third.to_json(),
+                "threshold": self.threshold}
 
     @classmethod
     def from_json(cls, data: dict) -> "LineScorer":
         return cls(AdditiveModel.from_json(data["first"]), AdditiveModel.from_json(data["second"]),
-                   float(data["threshold"]))
+                   AdditiveModel.from_json(data["third"]), float(data["threshold"]))
 
 
 @dataclass(frozen=True)

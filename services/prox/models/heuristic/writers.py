@@ -18,6 +18,19 @@ GLUED_UI_TAIL = re.compile(
 )
 
 
+# The executor drops a page that keeps <= 5 % of its words. When the lines above the threshold hold less than
+# this share of the words, the scorer is unsure rather than sure: the writer retries at half the threshold.
+RESCUE_WORD_SHARE = 0.1
+
+
+def kept_lines(lines: Sequence[str], probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    kept = probabilities >= threshold
+    words = np.array([len(line.split()) for line in lines])
+    if words[kept].sum() < RESCUE_WORD_SHARE * words.sum():
+        kept = probabilities >= threshold / 2
+    return kept
+
+
 def remove_runs(removed: np.ndarray) -> list[tuple[int, int]]:
     """The maximal runs [first, last] (inclusive) of True in `removed`."""
     flags = np.concatenate(([False], removed.astype(bool), [False]))
@@ -53,7 +66,7 @@ class HeuristicChunkWriter:
 
     def decide(self, text: str) -> ChunkDecision:
         lines = text.split("\n")
-        kept = self.scorer.content_probabilities(text) >= self.threshold
+        kept = kept_lines(lines, self.scorer.content_probabilities(text), self.threshold)
         return ChunkDecision(chunk_program(lines, kept), [(0, len(lines) - 1)])
 
     def write(self, texts: Sequence[str]) -> list[ChunkDecision]:
