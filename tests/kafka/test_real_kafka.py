@@ -1,15 +1,18 @@
-"""The fault scenarios against Apache Kafka, plus what the embedded broker cannot show: the idempotent
-producer, aborted-transaction filtering and a broker restart."""
+"""The fault and poison scenarios against Apache Kafka, plus what the embedded broker cannot show: the
+idempotent producer, aborted-transaction filtering, a broker restart and the broker's own size limit."""
 from __future__ import annotations
 
 import asyncio
-import signal
+import json
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 
+from tests.fixtures.scenarios import (check_accounted, documents, model_server_outage_scenario, poison_scenario,
+                                      replica_failover_scenario, sigkill_scenario, stream, wait_for_progress)
 from tests.fixtures.stack import start_stack
-from tests.integration.test_faults import check_accounted, documents, stream, wait_for_progress
+from tests.helpers.kafka import produce
 
 pytestmark = pytest.mark.kafka
 
@@ -34,13 +37,26 @@ async def test_idempotent_producer_is_on_and_works(kafka_stack):
 
 @pytest.mark.parametrize("service", ["doc-refiner", "chunk-refiner", "executor"])
 async def test_sigkill_a_service_on_real_kafka(kafka_stack, service):
-    docs = documents(f"rk-kill-{service}", 200)
-    producing = asyncio.create_task(stream(kafka_stack, docs))
-    await wait_for_progress(kafka_stack, [d["id"] for d in docs], at_least=20)
-    kafka_stack.stack.kill(service, signal.SIGKILL)
-    kafka_stack.stack.check()
-    await producing
-    await check_accounted(kafka_stack, docs)
+    duplicates = await sigkill_scenario(kafka_stack, service, tag=f"rk-kill-{service}", count=200)
+    print(f"\nSIGKILL {service} on Apache Kafka: 200 documents, {duplicates} duplicates after restart")
+
+
+async def test_model_server_outage_on_real_kafka(kafka_stack):
+    await model_server_outage_scenario(kafka_stack, tag="rk-outage")
+
+
+async def test_replica_failover_on_real_kafka(kafka_stack):
+    await replica_failover_scenario(kafka_stack, "executor-1", tag="rk-failover")
+
+
+async def test_poison_messages_on_real_kafka(kafka_stack):
+    await poison_scenario(kafka_stack, "rk-poison", huge=None)
+
+
+async def test_broker_rejects_a_message_over_max_message_bytes(kafka_stack):
+    huge = json.dumps({"id": "rk-huge", "text": "word " * 1_000_000}).encode()  # 5 MB > the 1 MB default
+    with pytest.raises(MessageSizeTooLargeError):
+        await produce(kafka_stack.kafka, kafka_stack.topics.raw, [(b"rk-huge", huge)])
 
 
 async def test_aborted_transactions_are_not_read(real_kafka):

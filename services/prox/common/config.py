@@ -16,6 +16,8 @@ import yaml
 
 from prox_proto.topics import Topics
 
+from ..executor.execute import ExecutorOptions
+
 
 class KafkaSettings(msgspec.Struct, kw_only=True):
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -37,13 +39,19 @@ class KafkaSettings(msgspec.Struct, kw_only=True):
     client_id: str = "prox-stream"
 
 
+_EXECUTOR = ExecutorOptions()  # the executor's own defaults are the single source of these values
+
+
 class ExecutorSettings(msgspec.Struct, kw_only=True):
-    max_errors: int = 2
-    min_keep_ratio: float = 0.05
-    min_words: int = 11
-    deletion_only: bool = False
-    max_growth: Optional[float] = None
-    keep_threshold: Optional[float] = None
+    max_errors: int = _EXECUTOR.max_errors
+    min_keep_ratio: float = _EXECUTOR.min_keep_ratio
+    min_words: int = _EXECUTOR.min_words
+    deletion_only: bool = _EXECUTOR.deletion_only
+    max_growth: Optional[float] = _EXECUTOR.max_growth
+    keep_threshold: Optional[float] = _EXECUTOR.keep_threshold
+
+    def options(self) -> ExecutorOptions:
+        return ExecutorOptions(**msgspec.structs.asdict(self))
 
 
 class TritonSettings(msgspec.Struct, kw_only=True):

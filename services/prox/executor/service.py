@@ -11,7 +11,7 @@ from ..common import metrics
 from ..common.config import Settings
 from ..common.decoding import decode_record
 from ..common.stage import Failure, Output, Result
-from . import ExecutorOptions, execute_document
+from . import execute_document
 from .program import error_kind
 
 DOC_LEVEL_ERROR_KINDS = {"no_decision"}
@@ -23,12 +23,7 @@ class ExecutorStage:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.topics = settings.topics
-        executor = settings.executor
-        self.options = ExecutorOptions(
-            max_errors=executor.max_errors, min_keep_ratio=executor.min_keep_ratio, min_words=executor.min_words,
-            deletion_only=executor.deletion_only, max_growth=executor.max_growth,
-            keep_threshold=executor.keep_threshold,
-        )
+        self.options = settings.executor.options()
 
     def input_topics(self) -> list[str]:
         return [self.topics.doc_programs, self.topics.chunk_programs]
