@@ -150,3 +150,37 @@ def test_an_unsure_page_is_rescued_at_half_the_threshold_rather_than_emptied():
     assert keep_mask(lines, unsure, 0.3).tolist() == [True, False, False]
     assert keep_mask(lines, np.array([0.1, 0.01, 0.01]), 0.3).tolist() == [False, False, False]
     assert keep_mask(lines, np.array([0.9, 0.2, 0.2]), 0.3).tolist() == [True, False, False]
+
+
+def test_expected_f1_keeps_the_likely_lines_and_weighs_them_by_words():
+    from prox.models.heuristic.writers import expected_f1_lines
+
+    words = np.array([40.0, 1.0, 1.0, 30.0, 0.0])
+    probabilities = np.array([0.95, 0.05, 0.1, 0.9, 0.5])
+    assert expected_f1_lines(probabilities, words).tolist()[:4] == [True, False, False, True]
+    # An unsure long line goes when the sure content already reaches a higher expected F1 without it.
+    assert not expected_f1_lines(np.array([0.95, 0.2]), np.array([50.0, 50.0]))[1]
+    assert expected_f1_lines(np.array([0.95, 0.6]), np.array([50.0, 50.0]))[1]
+    assert expected_f1_lines(np.zeros(0), np.zeros(0)).tolist() == []
+
+
+def test_a_fixed_threshold_overrides_the_default_decision():
+    text, _ = page(ENGLISH)
+    writer = HeuristicChunkWriter(threshold=1.01)
+    assert writer.threshold == 1.01
+    # Nothing reaches the threshold: the rescue retries at half of it, which still keeps nothing here.
+    assert writer.write([text])[0].program.startswith("remove_lines(0, ")
+    assert HeuristicChunkWriter().threshold is None
+
+
+def test_unsure_paragraphs_next_to_kept_content_and_at_the_page_edges_are_kept():
+    from prox.models.heuristic.writers import keep_adjacent_paragraphs, keep_edge_paragraphs
+
+    kept = np.array([False, False, True, True, False, False])
+    probabilities = np.array([0.1, 0.4, 0.9, 0.9, 0.2, 0.5])
+    words = np.array([20.0, 20.0, 20.0, 20.0, 20.0, 20.0])
+    paragraph = np.array([True, True, True, True, True, True])
+    assert keep_adjacent_paragraphs(kept, probabilities, words, paragraph).tolist() == [
+        False, True, True, True, False, False]
+    assert keep_edge_paragraphs(np.array([True, True, False]), np.array([9.0, 9.0, 30.0]),
+                                np.array([False, False, True])).tolist() == [True, True, True]

@@ -448,3 +448,61 @@ def doc_features(text: str) -> np.ndarray:
         page.adult.sum() / words,
         ((line_words < 5) & nonblank).sum() / n_lines,
     ])
+
+
+# The gradient-boosted line model sees the line features, the raw signals of the three lines before and after
+# (so that it can learn neighbour interactions itself), and the line's size relative to its page.
+SHIFTED_FEATURES = (
+    "log_chars", "terminal", "stop", "ui_frac", "punct", "digit", "alpha", "links", "bullet", "log_repeats",
+    "title_case", "separators", "log_words",
+)
+SHIFTS = (-3, -2, -1, 1, 2, 3)
+PAGE_RELATIVE_FEATURES = (
+    "log_chars_minus_median", "log_chars_minus_max", "words_over_max", "log_length_rank", "log_chars_w16",
+    "terminal_w16", "stop_w8", "punct_w3", "log_repeats_w3", "links_w3", "page_mean_log_words",
+    "page_terminal_share", "page_log_words", "words_before_share", "words_w8_over_mean",
+)
+MODEL_LINE_FEATURES = LINE_FEATURES + tuple(
+    f"{name}@{shift:+d}" for shift in SHIFTS for name in SHIFTED_FEATURES) + PAGE_RELATIVE_FEATURES
+_SHIFTED_COLUMNS = [LINE_FEATURES.index(name) for name in SHIFTED_FEATURES]
+
+
+def model_line_features(first_stage: np.ndarray) -> np.ndarray:
+    """One row per line, columns in MODEL_LINE_FEATURES order, from `line_features`' output."""
+    column = LINE_FEATURES.index
+    n = first_stage.shape[0]
+    shifted = first_stage[:, _SHIFTED_COLUMNS]
+    blocks = [first_stage]
+    for offset in SHIFTS:
+        block = np.full_like(shifted, -1.0)
+        if offset > 0:
+            block[:-offset] = shifted[offset:]
+        else:
+            block[-offset:] = shifted[:offset]
+        blocks.append(block)
+    if n == 0:
+        return np.zeros((0, len(MODEL_LINE_FEATURES)))
+    log_chars = first_stage[:, column("log_chars")]
+    log_words = first_stage[:, column("log_words")]
+    terminal = first_stage[:, column("terminal")]
+    words = np.expm1(log_words)
+    total_words = max(words.sum(), 1.0)
+    rank = np.argsort(np.argsort(-words, kind="stable"), kind="stable")
+    blocks.append(np.stack([
+        log_chars - np.median(log_chars),
+        log_chars - log_chars.max(),
+        words / max(words.max(), 1.0),
+        np.log1p(rank),
+        _window_mean(log_chars, 16),
+        _window_mean(terminal, 16),
+        _window_mean(first_stage[:, column("stop")], 8),
+        _window_mean(first_stage[:, column("punct")], 3),
+        _window_mean(first_stage[:, column("log_repeats")], 3),
+        _window_mean(first_stage[:, column("links")], 3),
+        np.full(n, log_words.mean()),
+        np.full(n, terminal.mean()),
+        np.full(n, np.log1p(words.sum())),
+        np.cumsum(words) / total_words,
+        _window_mean(words, 8) / max(words.mean(), 1e-9),
+    ], axis=1))
+    return np.hstack(blocks)

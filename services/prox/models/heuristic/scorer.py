@@ -4,41 +4,53 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import lightgbm
 import numpy as np
 
 from .additive import AdditiveModel
-from .features import LINE_FEATURES, PageCounts, block_features, context_features, doc_features, line_features
+from .features import LINE_FEATURES, MODEL_LINE_FEATURES, PageCounts, doc_features, line_features, model_line_features
 
 DEFAULT_ARTEFACT = Path(__file__).with_name("model.json.gz")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LineScorer:
-    """P(line is main content): a per-line model, a model over the neighbours' scores, then one over the
-    line's place relative to the page's main block of content."""
+    """P(line is main content): gradient-boosted trees (LightGBM) over the line's own signals, its neighbours'
+    and its size relative to the page (`features.model_line_features`).
 
-    first: AdditiveModel
-    second: AdditiveModel
-    third: AdditiveModel
+    `threshold` is only used when a caller asks for a fixed threshold; by default the writer keeps the lines
+    that maximise the expected word-level F1 of the page under these probabilities."""
+
+    model: str  # LightGBM model text (the committed form; the Booster is built from it)
     threshold: float
+    booster: lightgbm.Booster = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "booster", lightgbm.Booster(model_str=self.model))
+
+    def scored_lines(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per line of `text.split("\\n")`: P(main content), words (CJK characters count as words), and whether
+        the line is a paragraph (>= 12 words ending like a sentence, or >= 25 words)."""
+        first_stage = line_features(PageCounts(text))
+        probabilities = self.booster.predict(model_line_features(first_stage), num_threads=1)
+        return (probabilities, np.expm1(first_stage[:, LINE_FEATURES.index("log_words")]),
+                first_stage[:, LINE_FEATURES.index("paragraph")] > 0)
 
     def content_probabilities(self, text: str) -> np.ndarray:
-        first_stage = line_features(PageCounts(text))
-        logits = self.second.logits(context_features(self.first.logits(first_stage), first_stage))
-        log_words = first_stage[:, LINE_FEATURES.index("log_words")]
-        return self.third.probabilities(block_features(logits, log_words))
+        return self.scored_lines(text)[0]
 
     def to_json(self) -> dict:
-        return {"first": self.first.to_json(), "second": self.second.to_json(), "third": self.third.to_json(),
-                "threshold": self.threshold}
+        return {"kind": "lightgbm", "model": self.model, "threshold": self.threshold,
+                "features": list(MODEL_LINE_FEATURES)}
 
     @classmethod
     def from_json(cls, data: dict) -> "LineScorer":
-        return cls(AdditiveModel.from_json(data["first"]), AdditiveModel.from_json(data["second"]),
-                   AdditiveModel.from_json(data["third"]), float(data["threshold"]))
+        if data.get("kind") != "lightgbm" or list(data.get("features", [])) != list(MODEL_LINE_FEATURES):
+            raise ValueError("line scorer artefact does not match this code's features: retrain it")
+        return cls(data["model"], float(data["threshold"]))
 
 
 @dataclass(frozen=True)
