@@ -73,7 +73,7 @@ LINE_PARAMS = dict(
     bagging_fraction=0.5, bagging_freq=1, lambda_l2=1.0, num_threads=2, seed=SEED % 10007, deterministic=True,
     force_row_wise=True, verbose=-1,
 )
-LINE_TREES = 120
+LINE_TREES = 200
 # Only used when a caller fixes a threshold; the default decision maximises the expected word-level F1.
 FIXED_THRESHOLD = 0.5
 

@@ -184,3 +184,16 @@ def test_unsure_paragraphs_next_to_kept_content_and_at_the_page_edges_are_kept()
         False, True, True, True, False, False]
     assert keep_edge_paragraphs(np.array([True, True, False]), np.array([9.0, 9.0, 30.0]),
                                 np.array([False, False, True])).tolist() == [True, True, True]
+
+
+def test_a_page_with_no_paragraph_and_no_likely_content_is_emptied_and_dropped(chunk_writer):
+    from prox.models.heuristic.writers import has_main_content
+
+    assert not has_main_content(np.array([0.1, 0.29]), np.array([False, False]))
+    assert has_main_content(np.array([0.1, 0.31]), np.array([False, False]))
+    assert has_main_content(np.array([0.1, 0.1]), np.array([False, True]))  # a paragraph: never emptied
+    links = "\n".join(["Home", "Log in", "Sign up", "Privacy policy", "Terms of use", "Contact us", "© 2024 Example",
+                       "Cookie settings", "Facebook", "Twitter", "Instagram", "Newsletter"])
+    program = chunk_writer.write([links])[0].program
+    assert program == "remove_lines(0, 11)"
+    assert execute_document(links, None, program).dropped

@@ -7,6 +7,7 @@ punctuation, symbols, digits, case, repetition, position, neighbour context); th
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 
@@ -64,8 +65,8 @@ TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»]+\s+")
 N_CHAR_COUNTS = 14
 
 
-def _char_classes(codes: np.ndarray) -> np.ndarray:
-    """One 0/1 column per counted class, one row per code point."""
+def _codepoint_classes(codes: np.ndarray) -> dict[int, np.ndarray]:
+    """The classes that depend on the code point alone (column index → 0/1), plus "blank" and "lower"."""
     space = (codes == 32) | (codes == 9) | (codes == 0xA0) | (codes == 0x3000) | (codes == 13)
     newline = codes == 10
     digit = (codes >= 48) & (codes <= 57)
@@ -90,25 +91,45 @@ def _char_classes(codes: np.ndarray) -> np.ndarray:
         | ((codes >= 0xF900) & (codes <= 0xFAFF))
     )
     letters = upper_ascii | lower_ascii | ((codes >= 0xC0) & ~symbols & ~space)
-    seps = np.isin(codes, _SEPARATOR_CODES)
-    commas = np.isin(codes, _COMMA_CODES)
-    blank = space | newline
-    previous_blank = np.concatenate(([True], blank[:-1]))
-    word_start = ~blank & previous_blank
     upper = upper_ascii | upper_other
-    next_lower = np.concatenate((letters[1:] & ~upper[1:], [False]))
-    title_word = word_start & upper & next_lower
-    cjk_stops = np.isin(codes, _CJK_STOP_CODES)
-    return np.stack(
-        [~newline, letters, digit, upper, ascii_punct, symbols, cjk, space, seps, commas, word_start, title_word,
-         cjk_stops, upper_ascii | lower_ascii | ((codes >= 0xC0) & (codes <= 0x24F))],
-        axis=1,
-    ).astype(np.int32)
+    return {
+        CHARS: ~newline, LETTERS: letters, DIGITS: digit, UPPER: upper, ASCII_PUNCT: ascii_punct,
+        SYMBOLS: symbols, CJK: cjk, SPACES: space, SEPS: np.isin(codes, _SEPARATOR_CODES),
+        COMMA_CHARS: np.isin(codes, _COMMA_CODES), CJK_STOPS: np.isin(codes, _CJK_STOP_CODES),
+        LATIN: upper_ascii | lower_ascii | ((codes >= 0xC0) & (codes <= 0x24F)),
+        _BLANK: space | newline, _LOWER: letters & ~upper,
+    }
+
+
+_BLANK, _LOWER = N_CHAR_COUNTS, N_CHAR_COUNTS + 1  # helper bits, not counted columns
+
+
+def _class_table() -> np.ndarray:
+    """Bit i of entry c: code point c is in class i. Built once (every code point), then one lookup per char."""
+    codes = np.arange(0x110000, dtype=np.uint32)
+    table = np.zeros(codes.size, dtype=np.uint16)
+    for bit, member in _codepoint_classes(codes).items():
+        table |= member.astype(np.uint16) << np.uint16(bit)
+    return table
+
+
+def _char_classes(codes: np.ndarray) -> np.ndarray:
+    """One 0/1 column per counted class, one row per code point."""
+    bits = _CLASS_TABLE[codes]
+    columns = ((bits[:, None] >> _COLUMN_SHIFTS) & 1).astype(np.int32)
+    blank = (bits >> _BLANK) & 1 == 1
+    word_start = ~blank & np.concatenate(([True], blank[:-1]))
+    next_lower = np.concatenate((((bits[1:] >> _LOWER) & 1) == 1, [False]))
+    columns[:, WORDS] = word_start
+    columns[:, TITLE_WORDS] = word_start & (columns[:, UPPER] == 1) & next_lower
+    return columns
 
 
 _SEPARATOR_CODES = np.array([ord(c) for c in SEPARATORS], dtype=np.uint32)
 _COMMA_CODES = np.array([ord(c) for c in COMMAS], dtype=np.uint32)
 _CJK_STOP_CODES = np.array([ord(c) for c in CJK_STOP_CHARS], dtype=np.uint32)
+_CLASS_TABLE = _class_table()
+_COLUMN_SHIFTS = np.arange(N_CHAR_COUNTS, dtype=np.uint16)
 
 
 def char_counts(text: str) -> np.ndarray:
@@ -123,26 +144,51 @@ def char_counts(text: str) -> np.ndarray:
     return (cumulative[ends] - cumulative[starts]).astype(np.float64)
 
 
-def _ui_count(tokens: list[str]) -> int:
-    """Interface words in a short line (menus and buttons are short), punctuation stripped, phrases included."""
-    clean = [t.strip(TOKEN_STRIP) for t in tokens]
-    return sum(map(UI_WORDS.__contains__, clean)) + sum(map(UI_BIGRAMS.__contains__, zip(clean, clean[1:])))
+# One dictionary lookup per token instead of one set lookup per word list: bit flags per list.
+_STOP, _UI, _MONTH, _ADULT = 1, 2, 4, 8
+_WORD_FLAGS: dict[str, int] = {}
+for _flag, _words in ((_STOP, STOP_WORDS), (_UI, UI_WORDS), (_MONTH, MONTHS), (_ADULT, ADULT_WORDS)):
+    for _word in _words:
+        _WORD_FLAGS[_word] = _WORD_FLAGS.get(_word, 0) | _flag
+
+
+def _per_line_sums(values: np.ndarray, line_ends: np.ndarray) -> np.ndarray:
+    """Sums of consecutive segments of `values`; line i owns values[line_ends[i-1]:line_ends[i]]."""
+    cumulative = np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
+    return np.diff(cumulative[np.concatenate(([0], line_ends))])
 
 
 def _word_signals(lowered_lines: list[str]) -> np.ndarray:
-    """Per line: function words, interface words, month names, adult words, link-like tokens."""
-    rows = []
-    for line in lowered_lines:
-        tokens = line.split()
-        short = len(tokens) <= SHORT_LINE_TOKENS
-        rows.append((
-            sum(map(STOP_WORDS.__contains__, tokens)),
-            _ui_count(tokens) if short else sum(map(UI_WORDS.__contains__, tokens)),
-            sum(map(MONTHS.__contains__, tokens)),
-            sum(map(ADULT_WORDS.__contains__, tokens)),
-            ("://" in line) + ("www." in line) + ("@" in line),
-        ))
-    return np.array(rows, dtype=np.float64).reshape(len(lowered_lines), 5)
+    """Per line: function words, interface words, month names, adult words, link-like tokens.
+
+    Interface words of a short line (menus and buttons are short) are counted with punctuation stripped and
+    two-word phrases included; of a longer line, as plain tokens."""
+    token_lists = [line.split() for line in lowered_lines]
+    lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    line_ends = np.cumsum(lengths)
+    tokens = list(itertools.chain.from_iterable(token_lists))
+    flags = np.fromiter(map(_WORD_FLAGS.get, tokens, itertools.repeat(0)), dtype=np.int64, count=len(tokens))
+    short_line = lengths <= SHORT_LINE_TOKENS
+    ui = ((flags & _UI) > 0).astype(np.int64)
+    # Short lines: tokens with punctuation stripped, plus two-word phrases inside the line.
+    short_tokens = [token_lists[i] for i in np.flatnonzero(short_line)]
+    short_ends = np.cumsum(lengths[short_line])
+    clean = [t.strip(TOKEN_STRIP) for t in itertools.chain.from_iterable(short_tokens)]
+    clean_ui = np.fromiter(map(UI_WORDS.__contains__, clean), dtype=np.int64, count=len(clean))
+    pairs = np.fromiter(map(UI_BIGRAMS.__contains__, zip(clean, clean[1:])), dtype=np.int64,
+                        count=max(len(clean) - 1, 0))
+    last_of_line = short_ends[short_ends > 0] - 1  # a pair starting there would straddle two lines
+    pair_in_line = np.append(pairs, 0)
+    pair_in_line[last_of_line] = 0
+    ui[np.repeat(short_line, lengths)] = clean_ui + pair_in_line
+    links = [("://" in line) + ("www." in line) + ("@" in line) for line in lowered_lines]
+    return np.column_stack([
+        _per_line_sums((flags & _STOP) > 0, line_ends),
+        _per_line_sums(ui, line_ends),
+        _per_line_sums((flags & _MONTH) > 0, line_ends),
+        _per_line_sums((flags & _ADULT) > 0, line_ends),
+        np.array(links, dtype=np.int64),
+    ]).astype(np.float64).reshape(len(lowered_lines), 5)
 
 
 def _shape_flags(lines: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
