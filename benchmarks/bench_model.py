@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -120,12 +119,13 @@ def measure_texts(write, texts: list[str], lengths: list[int], batch_size: int, 
 def run_in_process(args, model_dir: Path, texts) -> dict:
     from prox.models.hf import CHUNK_NEW_TOKENS, HFChunkWriter, HFDocWriter
 
+    # The writers are loaded once; each run below hands them batches of its own size.
+    doc = HFDocWriter(str(model_dir), device=args.device, batch_size=args.batch_size)
+    chunk = HFChunkWriter(str(model_dir), device=args.device, batch_size=args.batch_size,
+                          chunk_tokens=args.chunk_tokens)
+    doc.write(texts["doc"][0][:1])  # warm-up
     results = {}
     for batch_size in sorted({1, args.batch_size}):
-        doc = HFDocWriter(str(model_dir), device=args.device, batch_size=args.batch_size)
-        chunk = HFChunkWriter(str(model_dir), device=args.device, batch_size=args.batch_size,
-                              chunk_tokens=args.chunk_tokens)
-        doc.write(texts["doc"][0][:1])  # warm-up
         results[f"doc_bs{batch_size}"] = measure_texts(doc.write, *texts["doc"], batch_size, 0)
         results[f"chunk_bs{batch_size}"] = measure_texts(chunk.write, *texts["chunk"], batch_size, CHUNK_NEW_TOKENS)
     return results
@@ -136,30 +136,17 @@ def run_via_triton(args, model_dir: Path, texts, logs: Path) -> dict:
 
     from prox.models.hf import CHUNK_NEW_TOKENS
 
-    process, url = start_hf_server(args, model_dir, logs)
+    import benchtools
+
+    process, url = benchtools.start_model_server(
+        logs / "model-server.log", "--doc-backend", "hf", "--doc-model", str(model_dir), "--chunk-backend", "hf",
+        "--chunk-model", str(model_dir), "--device", args.device, "--max-batch-size", str(args.batch_size),
+        "--chunk-tokens", str(args.chunk_tokens))
     try:
         return asyncio.run(_measure_client(args, url, texts, CHUNK_NEW_TOKENS))
     finally:
         process.terminate()
         process.wait(timeout=60)
-
-
-def start_hf_server(args, model_dir: Path, logs: Path):
-    import os
-    import subprocess
-    import sys
-
-    from prox.common.broker import free_port
-
-    ports = [free_port() for _ in range(3)]
-    command = [sys.executable, "-m", "prox.cli.main", "model-server", "--doc-backend", "hf", "--doc-model",
-               str(model_dir), "--chunk-backend", "hf", "--chunk-model", str(model_dir), "--device", args.device,
-               "--max-batch-size", str(args.batch_size), "--chunk-tokens", str(args.chunk_tokens),
-               "--http-port", str(ports[0]), "--grpc-port", str(ports[1]), "--metrics-port", str(ports[2])]
-    with open(logs / "model-server.log", "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    return process, f"127.0.0.1:{ports[1]}"
 
 
 async def _measure_client(args, url: str, texts, new_tokens: int) -> dict:

@@ -5,6 +5,8 @@ import gzip
 import json
 import os
 import platform
+import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Iterable
@@ -37,6 +39,19 @@ def _version(distribution: str) -> str | None:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
+
+
+def start_model_server(log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`prox model-server ARGS` on free ports, logging to `log_path`; returns the process and its gRPC address."""
+    from prox.common.broker import free_port
+
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    command = [sys.executable, "-m", "prox.cli.main", "model-server", *args, "--http-port", str(http),
+               "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return process, f"127.0.0.1:{grpc}"
 
 
 def machine() -> dict:

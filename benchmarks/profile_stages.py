@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
@@ -199,16 +197,6 @@ def profile_model(pages: list[dict], kept_fraction: float, top: int) -> dict:
     return results
 
 
-def start_model_server(logs: Path) -> tuple[subprocess.Popen, str]:
-    ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
-    command = [sys.executable, "-m", "prox.cli.main", "model-server", "--http-port", str(ports["http"]),
-               "--grpc-port", str(ports["grpc"]), "--metrics-port", str(ports["metrics"])]
-    with open(logs / "model-server.log", "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    return process, f"127.0.0.1:{ports['grpc']}"
-
-
 async def wait_for_triton(url: str, timeout_s: float) -> None:
     async with TritonRefinerClient(url=url) as client:
         await client.wait_ready(timeout_s=timeout_s)
@@ -218,7 +206,7 @@ async def profile_all(args) -> dict:
     pages = benchtools.load_pages(args.data, args.docs)
     with tempfile.TemporaryDirectory(prefix="prox-profile-") as tmp:
         broker = EmbeddedBroker(log_path=Path(tmp, "broker.log")).start()
-        server, triton_url = start_model_server(Path(tmp))
+        server, triton_url = benchtools.start_model_server(Path(tmp, "model-server.log"))
         try:
             await wait_for_triton(triton_url, 300)
             kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, idempotent=False)

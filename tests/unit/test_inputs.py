@@ -7,7 +7,6 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from prox.common.inputs import Fields, Malformed, read_documents

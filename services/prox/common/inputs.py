@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
 

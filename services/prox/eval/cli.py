@@ -1,7 +1,6 @@
 """`prox eval`: score refined output (or a backend's programs) against labelled gold data."""
 from __future__ import annotations
 
-import argparse
 
 
 def register(subparsers) -> None:

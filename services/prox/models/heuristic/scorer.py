@@ -39,9 +39,6 @@ class LineScorer:
         return (probabilities, np.expm1(first_stage[:, LINE_FEATURES.index("log_words")]),
                 first_stage[:, LINE_FEATURES.index("paragraph")] > 0)
 
-    def content_probabilities(self, text: str) -> np.ndarray:
-        return self.scored_lines(text)[0]
-
     def to_json(self) -> dict:
         return {"kind": "lightgbm", "model": self.model, "threshold": self.threshold,
                 "features": list(MODEL_LINE_FEATURES)}
