@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install install-ops run test test-unit test-integration test-kafka bench lint clean
+KAFKA_LIBS := .kafka/libs
+KAFKA_STAMP := $(KAFKA_LIBS)/.resolved
+
+.PHONY: install install-ops fidelity-venv kafka-jars kafka kafka-stop run test test-unit test-integration test-kafka faults bench lint clean
 
 install: $(STAMP)
 
@@ -22,13 +25,40 @@ $(STAMP): pyproject.toml
 install-ops:
 	command -v promtool >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
 
+# Throwaway venv with the original ProX inference's tokenizer stack (transformers 4.39.1, no torch), used only
+# by tests/fidelity to rebuild the original prompt ids independently. Idempotent; not a product dependency.
+FIDELITY_VENV ?= .venv-fidelity
+FIDELITY_PINS := transformers==4.39.1 tokenizers==0.15.2 sentencepiece==0.2.0 protobuf==4.25.3 jinja2==3.1.4 "numpy<2"
+fidelity-venv: $(FIDELITY_VENV)/.installed
+
+$(FIDELITY_VENV)/.installed: Makefile
+	test -x $(FIDELITY_VENV)/bin/python || $(PYTHON) -m venv $(FIDELITY_VENV)
+	$(FIDELITY_VENV)/bin/python -m pip install -q $(FIDELITY_PINS)
+	touch $@
+
+# Apache Kafka (KRaft) for the real-Kafka test tier: the broker pinned in deploy/kafka/pom.xml and its
+# dependencies, resolved once from Maven Central into .kafka/libs (needs mvn and java 17; ~46 MB).
+kafka-jars: $(KAFKA_STAMP)
+
+$(KAFKA_STAMP): deploy/kafka/pom.xml
+	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
+	touch $(KAFKA_STAMP)
+
+# Start a single-node Apache Kafka on 127.0.0.1:9092 with a durable log dir in .kafka/broker (idempotent).
+kafka: install kafka-jars
+	$(BIN)/python -m tests.helpers.apache_kafka start
+
+kafka-stop:
+	$(BIN)/python -m tests.helpers.apache_kafka stop
+
 # Refine the bundled sample of real web pages with the embedded defaults and print the summary.
 run: install
 	mkdir -p out
 	$(BIN)/prox local --input examples/wcxb-sample.jsonl.gz --output out/refined.jsonl \
 		--dropped out/dropped.jsonl --dlq out/dlq.jsonl
 
-test: install
+test: install kafka-jars
 	$(BIN)/python -m pytest -q
 
 test-unit: install
@@ -37,8 +67,12 @@ test-unit: install
 test-integration: install
 	$(BIN)/python -m pytest -q tests/integration
 
-test-kafka: install
+test-kafka: install kafka-jars
 	$(BIN)/python -m pytest -q tests/kafka
+
+# The fault matrix (benchmarks/results/faults.md): every scenario, repeated, on >= 2,000 documents.
+faults: install kafka-jars
+	$(BIN)/python benchmarks/fault_matrix.py
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

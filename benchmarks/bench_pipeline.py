@@ -27,13 +27,13 @@ import time
 from pathlib import Path
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 import benchtools
 from prox.cli.stack import LocalStack, ModelOptions
 from prox.common.broker import EmbeddedBroker
 from prox.common.config import KafkaSettings, Settings, kafka_client_options, load_settings
-from prox.common.kafka_io import create_topics, make_producer, read_topic
+from prox.common.kafka_io import create_topics, make_producer, read_topic, topic_partitions
 from prox_proto import RawDocument, encode_json
 from prox_proto.topics import Topics
 
@@ -112,8 +112,7 @@ class Collector:
 
     async def start(self) -> None:
         await self.consumer.start()
-        partitions = [TopicPartition(topic, p) for topic in OUTPUT_TOPICS
-                      for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
+        partitions = await topic_partitions(self.consumer, OUTPUT_TOPICS)
         self.consumer.assign(partitions)
         await self.consumer.seek_to_end(*partitions)
         for tp in partitions:  # resolve the positions now, before anything is produced

@@ -32,7 +32,7 @@ from prox_proto import RawDocument, encode_json
 from prox_proto.topics import Topics
 
 TOPICS = Topics()
-SERVER_MAX_BATCH = 16  # `prox model-server --max-batch-size` default
+SERVER_MAX_BATCH = 32  # `prox model-server --max-batch-size` default
 # First match wins: (category, substrings of the profiled function's file or builtin name).
 CATEGORIES = (
     ("serialisation (msgspec, prox_proto, json)", ("msgspec", "prox_proto", "/json/")),
@@ -118,12 +118,14 @@ def _describe(function: tuple) -> str:
 
 
 async def total_messages(kafka: KafkaSettings, topic: str) -> int:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
+
+    from prox.common.kafka_io import topic_partitions
 
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        partitions = await topic_partitions(consumer, [topic])
         return sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
     finally:
         await consumer.stop()

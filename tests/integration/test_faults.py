@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.scenarios import model_server_outage_scenario, replica_failover_scenario, sigkill_scenario
+from tests.fixtures.scenarios import (model_server_outage_scenario, model_server_restarts_scenario,
+                                      replica_failover_scenario, sigkill_scenario)
 from tests.fixtures.stack import start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -33,6 +34,11 @@ async def test_sigkill_a_service_mid_stream_loses_nothing(fault_stack, service, 
 
 async def test_model_server_outage_longer_than_backoff_ceiling(fault_stack):
     await model_server_outage_scenario(fault_stack, tag="outage")
+
+
+async def test_model_server_restarted_five_times_in_a_row_dead_letters_nothing(fault_stack):
+    duplicates = await model_server_restarts_scenario(fault_stack, tag="restarts", restarts=5, count=160)
+    print(f"\nmodel server restarted 5 times: 160 documents, {duplicates} duplicates, 0 dead letters")
 
 
 async def test_replica_stopped_mid_stream_its_partner_takes_over(fault_stack):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,18 @@ def local_command(tmp_path: Path, input_path: Path) -> list[str]:
 
 
 def test_prox_local_accounts_for_every_document_and_matches_prox_execute(tmp_path):
-    pages = write_input(tmp_path / "in.jsonl", 60, ["{broken json", json.dumps({"id": "no-text"})])
+    lone_surrogate = {"id": "lone-surrogate", "text": "A crawl dump line with a lone surrogate \ud800 in it.\n" * 8}
+    pages = write_input(tmp_path / "in.jsonl", 60, ["{broken json", json.dumps({"id": "no-text"}),
+                                                    json.dumps(lone_surrogate)])  # json writes "\ud800"
     result = subprocess.run(local_command(tmp_path, tmp_path / "in.jsonl"), capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["documents_in"] == 60 and summary["malformed_input"] == 2 and summary["accounted"]
+    assert summary["documents_in"] == 61 and summary["malformed_input"] == 2 and summary["accounted"]
+    assert summary["repaired_input"] == 1
     assert "skipped malformed input" in result.stderr
+    assert "in.jsonl:63: repaired: 8 character(s) with no UTF-8 form replaced by U+FFFD" in result.stderr
+    pages.append({**lone_surrogate, "text": lone_surrogate["text"].replace("\ud800", "\ufffd")})
 
     refined, dropped = read_jsonl(tmp_path / "refined.jsonl"), read_jsonl(tmp_path / "dropped.jsonl")
     out_ids = [m["id"] for m in refined + dropped + read_jsonl(tmp_path / "dlq.jsonl")]
@@ -107,3 +113,37 @@ def test_prox_local_survives_a_child_killed_mid_run(tmp_path):
     assert "chunk-refiner exited with code -9; restarting" in stderr
     out_ids = {m["id"] for name in ("refined", "dropped", "dlq") for m in read_jsonl(tmp_path / f"{name}.jsonl")}
     assert out_ids == {p["id"] for p in pages}
+
+
+def _processes_with(marker: str) -> list[str]:
+    """Command lines of the live processes whose environment holds `marker` (what one command started)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                found.append((environ.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_prox_local_stopped_by_a_signal_leaves_nothing_running(tmp_path, sig):
+    write_input(tmp_path / "in.jsonl", 10)
+    marker = f"PROX_TEST_RUN={uuid.uuid4().hex}"
+    process = subprocess.Popen(local_command(tmp_path, tmp_path / "in.jsonl") + ["--keep-running"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, marker.split("=")[0]: marker.split("=")[1]})
+    for line in process.stderr:  # until the run is done and the stack stays up
+        if "stack running" in line:
+            break
+    assert len(_processes_with(marker)) >= 6  # prox local, broker, model server, tritonserver, 3 services
+    process.send_signal(sig)
+    process.wait(timeout=120)
+    if sig == signal.SIGTERM:
+        assert process.returncode == 128 + signal.SIGTERM
+        assert "SIGTERM received; stack stopped" in process.stderr.read()
+    deadline = time.monotonic() + 60
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_with(marker) == []

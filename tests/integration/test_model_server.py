@@ -28,7 +28,7 @@ def test_ready_as_triton_defines_it_with_both_models(triton_server):
 
 def test_models_use_dynamic_batching_and_publish_their_backend(triton_server):
     config = grpcclient.InferenceServerClient(triton_server.grpc).get_model_config("prox_chunk", as_json=True)["config"]
-    assert int(config["max_batch_size"]) == 16 and "dynamic_batching" in config
+    assert int(config["max_batch_size"]) == 32 and "dynamic_batching" in config
     assert config["parameters"]["prox_backend"]["string_value"] == "heuristic"
 
 

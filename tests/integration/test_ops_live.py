@@ -10,7 +10,6 @@ import itertools
 import json
 import re
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -20,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from prox.common import processes
+from prox.common.broker import free_port
 from tests.fixtures.paths import SAMPLE
 from tests.helpers.promql import (
     dashboard_exprs, exposed_names, load_dashboards, load_rules, metric_names, recorded_names, rule_exprs,
@@ -59,14 +60,6 @@ def scrape_config(metrics_urls: dict[str, str]) -> dict:
     }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def http_get(url: str, timeout_s: float = 5.0) -> str:
     with urllib.request.urlopen(url, timeout=timeout_s) as response:
         return response.read().decode()
@@ -78,23 +71,22 @@ class PrometheusServer:
         self.url = f"http://127.0.0.1:{self.port}"
         config_path = workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config))
-        self.log = (workdir / "prometheus.log").open("w")
-        self.process = subprocess.Popen(
+        self.log = workdir / "prometheus.log"
+        self.process = processes.spawn(
             [PROMETHEUS, f"--config.file={config_path}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT,
+             f"--web.listen-address=127.0.0.1:{self.port}"], log_path=self.log,
         )
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"prometheus exited; see {self.log.name}"
+            assert self.process.poll() is None, f"prometheus exited; see {self.log}"
             try:
                 http_get(f"{self.url}/-/ready", timeout_s=2)
                 return
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.3)
-        raise AssertionError(f"prometheus not ready after {timeout_s}s; see {self.log.name}")
+        raise AssertionError(f"prometheus not ready after {timeout_s}s; see {self.log}")
 
     def api(self, path: str, **params) -> dict:
         body = json.loads(http_get(f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"))
@@ -108,12 +100,7 @@ class PrometheusServer:
                 for s in data["result"]}
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        processes.stop(self.process)
 
 
 @pytest.fixture(scope="module")

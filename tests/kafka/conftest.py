@@ -1,15 +1,33 @@
-"""Real Apache Kafka through testcontainers; skipped, with the reason, where no Docker engine runs."""
+"""Real Apache Kafka for the `tests/kafka` tier, from the first of these that works:
+
+1. `PROX_TEST_KAFKA_BOOTSTRAP=host:port`: a broker you run (e.g. `make kafka`); the restart test then skips,
+   since it cannot restart a broker it does not own.
+2. The Maven Central jars (`make kafka-jars`, run by `make test`) and `java`: a KRaft broker started here,
+   with a durable log directory, restarted by the restart test.
+3. A Docker engine: testcontainers' Kafka.
+Where none works, the tier skips with the reasons.
+"""
 from __future__ import annotations
 
 import os
 import subprocess
+from typing import Optional
 
 import pytest
+
+from tests.helpers import apache_kafka
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
-def docker_engine_problem() -> str | None:
+class KafkaUnderTest:
+    """The broker the tier runs against; `restart` is None where the tier does not own it."""
+
+    def __init__(self, bootstrap_servers: str, restart=None, kind: str = ""):
+        self.bootstrap_servers, self.restart, self.kind = bootstrap_servers, restart, kind
+
+
+def docker_engine_problem() -> Optional[str]:
     """Why no Docker engine can be used here, or None when one answers."""
     host = os.environ.get("DOCKER_HOST", "")
     if not host and not os.path.exists(DOCKER_SOCKET):
@@ -25,11 +43,25 @@ def docker_engine_problem() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def real_kafka():
-    problem = docker_engine_problem()
-    if problem:
-        pytest.skip(problem + " (the real-Kafka tier runs where a Docker engine does)")
+def real_kafka(tmp_path_factory):
+    external = os.environ.get("PROX_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield KafkaUnderTest(external, kind="external")
+        return
+    jars_problem = apache_kafka.problem()
+    if jars_problem is None:
+        broker = apache_kafka.ApacheKafka(tmp_path_factory.mktemp("apache-kafka")).start()
+        try:
+            yield KafkaUnderTest(broker.bootstrap_servers, restart=broker.restart, kind="apache-kafka-jars")
+        finally:
+            broker.stop()
+        return
+    docker_problem = docker_engine_problem()
+    if docker_problem:
+        pytest.skip(f"no Apache Kafka: {jars_problem}; {docker_problem}")
     from testcontainers.kafka import KafkaContainer
 
     with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as kafka:
-        yield kafka
+        container = kafka.get_wrapped_container()
+        yield KafkaUnderTest(kafka.get_bootstrap_server(), restart=lambda: container.restart(timeout=10),
+                             kind="testcontainers")

@@ -14,6 +14,7 @@ from ..common.config import add_settings_arguments
 class ProduceStats:
     sent: int = 0
     malformed: int = 0
+    repaired: int = 0
     duplicates: int = 0
     ids: set = field(default_factory=set)
 
@@ -26,6 +27,13 @@ def add_input_arguments(parser) -> None:
     parser.add_argument("--limit", type=int, help="send at most N documents")
 
 
+def input_problem(item) -> str:
+    """How a `Malformed` (skipped) or `Repaired` (sent) input item is reported."""
+    from ..common.inputs import Malformed
+
+    return f"skipped malformed input: {item.reason}" if isinstance(item, Malformed) else f"repaired: {item.reason}"
+
+
 def input_documents(args):
     from ..common.inputs import Fields, read_documents
 
@@ -36,10 +44,11 @@ def input_documents(args):
 async def produce_documents(kafka, topic: str, items: Iterable, limit: Optional[int] = None,
                             on_progress: Optional[Callable[[ProduceStats], None]] = None,
                             on_malformed: Optional[Callable] = None) -> ProduceStats:
-    """Send raw documents keyed by id; malformed items are reported, counted and not sent."""
+    """Send raw documents keyed by id. Malformed items are reported (`on_malformed`), counted and not sent;
+    repaired ones (text with no UTF-8 form, see `inputs.Repaired`) are reported the same way, counted and sent."""
     from prox_proto import encode_json
 
-    from ..common.inputs import Malformed
+    from ..common.inputs import Malformed, Repaired
     from ..common.kafka_io import make_producer
 
     stats = ProduceStats()
@@ -50,8 +59,11 @@ async def produce_documents(kafka, topic: str, items: Iterable, limit: Optional[
         for item in items:
             if limit is not None and stats.sent >= limit:
                 break
-            if isinstance(item, Malformed):
-                stats.malformed += 1
+            if isinstance(item, (Malformed, Repaired)):
+                if isinstance(item, Malformed):
+                    stats.malformed += 1
+                else:
+                    stats.repaired += 1
                 if on_malformed:
                     on_malformed(item)
                 continue
@@ -96,7 +108,7 @@ def run_produce(args) -> int:
     progress = Progress("produce")
 
     def malformed(item) -> None:
-        print(f"prox produce: {args.input}:{item.line}: skipped: {item.reason}", file=sys.stderr)
+        print(f"prox produce: {args.input}:{item.line}: {input_problem(item)}", file=sys.stderr)
 
     stats = asyncio.run(produce_documents(
         settings.kafka, args.topic or settings.topics.raw, input_documents(args), args.limit,
@@ -104,7 +116,8 @@ def run_produce(args) -> int:
     ))
     progress.update(stats.sent, force=True)
     progress.close()
-    print(json.dumps({"sent": stats.sent, "malformed": stats.malformed, "duplicate_ids": stats.duplicates}))
+    print(json.dumps({"sent": stats.sent, "malformed": stats.malformed, "repaired": stats.repaired,
+                      "duplicate_ids": stats.duplicates}))
     return 1 if stats.malformed else 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -63,16 +64,16 @@ class Collector:
         self.stop = asyncio.Event()
 
     async def run(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import AIOKafkaConsumer
 
         from ..common.config import kafka_client_options
+        from ..common.kafka_io import topic_partitions
 
         consumer = AIOKafkaConsumer(**kafka_client_options(self.kafka), enable_auto_commit=False,
                                     auto_offset_reset="earliest", group_id=None)
         await consumer.start()
         try:
-            partitions = [TopicPartition(topic, p) for topic in self.files
-                          for p in sorted(consumer.partitions_for_topic(topic) or [])]
+            partitions = await topic_partitions(consumer, self.files)
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             while not self.stop.is_set():
@@ -109,17 +110,33 @@ def run(args) -> int:
     from ..common.logs import setup_logging
 
     setup_logging("INFO")
+    return asyncio.run(_run_until_signalled(args))
+
+
+async def _run_until_signalled(args) -> int:
+    """SIGTERM or SIGINT cancels the run; `_run`'s cleanup then stops every child before we exit."""
+    main, received = asyncio.current_task(), []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        main.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
-        return asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        print("prox local: interrupted; stack stopped", file=sys.stderr)
-        return 130
+        return await _run(args)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        print(f"prox local: {signal.Signals(received[0]).name} received; stack stopped", file=sys.stderr)
+        return 128 + received[0]
 
 
 async def _run(args) -> int:
     from ..common.config import Settings
     from ..common.progress import Progress
-    from .io import input_documents, produce_documents
+    from .io import input_documents, input_problem, produce_documents
     from .stack import BrokerDied, CrashLoop, LocalStack, ModelOptions
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="prox-local-"))
@@ -138,7 +155,7 @@ async def _run(args) -> int:
         t0 = time.monotonic()
 
         def malformed(item) -> None:
-            print(f"prox local: {args.input}:{item.line}: skipped malformed input: {item.reason}", file=sys.stderr)
+            print(f"prox local: {args.input}:{item.line}: {input_problem(item)}", file=sys.stderr)
 
         stats = await produce_documents(stack.kafka_settings(), topics.raw, input_documents(args), args.limit,
                                         on_malformed=malformed)
@@ -184,7 +201,8 @@ def _print_summary(stats, state: Collected, elapsed: float) -> None:
     summary = {
         "documents_in": stats.sent, "distinct_ids": len(stats.ids), "refined": state.refined,
         "dropped": state.dropped, "dead_lettered": state.dead_lettered, "duplicate_input_ids": stats.duplicates,
-        "malformed_input": stats.malformed, "words_kept": state.words_kept,
+        "malformed_input": stats.malformed,
+        "repaired_input": stats.repaired, "words_kept": state.words_kept,
         "seconds": round(elapsed, 2), "documents_per_s": round(len(stats.ids) / max(elapsed, 1e-9), 1),
         "accounted": len(stats.ids & state.ids) == len(stats.ids),
     }

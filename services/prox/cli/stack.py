@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..common import processes
 from ..common.broker import EmbeddedBroker, free_port
 
 log = logging.getLogger("prox.local")
@@ -58,17 +59,16 @@ class Child:
 
     def start(self) -> None:
         self.started_at = time.monotonic()
-        log_file = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        log_file.close()
+        self.process = processes.spawn(self.command, self.env, self.log_path)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def record_exit(self) -> None:
+        """Count a quick failing exit; a clean stop (code 0, or SIGTERM from outside) is not a crash."""
         lived_s = time.monotonic() - self.started_at
-        self.quick_exits = self.quick_exits + 1 if lived_s < QUICK_EXIT_S else 0
+        crashed = self.process.returncode not in (0, -signal.SIGTERM)
+        self.quick_exits = self.quick_exits + 1 if crashed and lived_s < QUICK_EXIT_S else 0
         if self.quick_exits >= MAX_QUICK_EXITS:
             raise CrashLoop(f"{self.name} exited {self.quick_exits} times in a row within {QUICK_EXIT_S:.0f}s "
                             f"of starting (last code {self.process.returncode}); giving up. "
@@ -82,14 +82,7 @@ class Child:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        if not self.alive():
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        processes.stop(self.process, timeout_s)
 
 
 def _prox_command(*args: str) -> list[str]:
@@ -235,6 +228,7 @@ class LocalStack:
         """OS-level kill of one child (for fault tests); `check()` restarts it."""
         self.children[name].process.send_signal(sig)
         self.children[name].process.wait()
+        processes.kill_group(self.children[name].process)
 
     def hold(self, name: str, sig: int = signal.SIGTERM) -> None:
         """Stop one child and keep it down (outage and failover tests)."""

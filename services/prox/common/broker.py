@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from . import processes
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -51,11 +53,9 @@ class EmbeddedBroker:
 
     def start(self, timeout_s: float = 30.0) -> "EmbeddedBroker":
         url = f"tcp://127.0.0.1:{self.port}"
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(
+        self.process = processes.spawn(
             [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
-            start_new_session=True,
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}, log_path=self.log_path,
         )
         wait_for_port("127.0.0.1", self.port, timeout_s, self.process)
         return self
@@ -64,13 +64,7 @@ class EmbeddedBroker:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process, timeout_s=10)
 
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()

@@ -60,6 +60,7 @@ class TritonSettings(msgspec.Struct, kw_only=True):
     timeout_s: float = 120.0
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 4.0
+    document_attempts: int = 3  # tries of one document the healthy server keeps refusing before it is dead-lettered
 
 
 class Settings(msgspec.Struct, kw_only=True):
@@ -70,7 +71,7 @@ class Settings(msgspec.Struct, kw_only=True):
     group_id: Optional[str] = None  # default: prox-<service>
     http_port: int = 9400  # /healthz, /readyz, /metrics
     batch_size: int = 256  # records per fetch (I/O batch)
-    model_batch_size: int = 32  # documents per Triton request (model batch)
+    model_batch_size: int = 32  # documents per Triton request; capped at the model's max_batch_size (32 by default)
     max_in_flight: int = 1024  # fetched but unacknowledged messages before fetching pauses
     max_message_bytes: int = 4_000_000  # larger raw messages go to the dead-letter topic
     dlq_payload_bytes: int = 65_536  # dead-letter payloads are cut to this size
@@ -117,11 +118,11 @@ def _dest(path: tuple[str, ...]) -> str:
     return "setting__" + "__".join(path)
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting; `--help` shows its environment variable and default."""
+def add_settings_arguments(parser: argparse.ArgumentParser, struct_type: type = None) -> None:
+    """One flag per setting of `struct_type` (default `Settings`); `--help` shows its environment variable and default."""
     parser.add_argument("--config", default=os.environ.get("PROX_CONFIG"), help="YAML settings file [PROX_CONFIG]")
     group = parser.add_argument_group("settings (flag, environment variable, YAML key)")
-    for path, default in _leaves(Settings):
+    for path, default in _leaves(struct_type or Settings):
         key = ".".join(path)
         text = HELP.get(key, key.replace("_", " "))
         group.add_argument(
@@ -146,13 +147,16 @@ def load_settings(
     args: Optional[argparse.Namespace] = None,
     environ: Optional[dict[str, str]] = None,
     overrides: Optional[dict[str, Any]] = None,
+    struct_type: type = None,
 ) -> Settings:
+    """Resolve the settings of `struct_type` (default `Settings`; any msgspec struct of leaves and structs)."""
+    struct_type = struct_type or Settings
     environ = os.environ if environ is None else environ
     tree: dict[str, Any] = {}
     config_path = getattr(args, "config", None) or environ.get("PROX_CONFIG")
     if config_path:
         tree = yaml.safe_load(Path(config_path).read_text()) or {}
-    for path, _ in _leaves(Settings):
+    for path, _ in _leaves(struct_type):
         if env_name(path) in environ:
             _set(tree, path, _parse_scalar(environ[env_name(path)]))
         flag_value = getattr(args, _dest(path), None) if args is not None else None
@@ -160,12 +164,12 @@ def load_settings(
             _set(tree, path, _parse_scalar(flag_value))
     for key, value in (overrides or {}).items():
         _set(tree, tuple(key.split(".")), value)
-    return _convert(tree)
+    return _convert(tree, struct_type)
 
 
-def _convert(tree: dict[str, Any]) -> Settings:
+def _convert(tree: dict[str, Any], struct_type: type = None) -> Settings:
     try:
-        return msgspec.convert(tree, Settings, strict=False)
+        return msgspec.convert(tree, struct_type or Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SystemExit(f"prox: invalid settings: {exc}") from None
 

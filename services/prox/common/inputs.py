@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
@@ -21,18 +22,35 @@ class Fields:
 
 @dataclass
 class Malformed:
+    """A line that is not a document: reported and skipped."""
+
     line: int
     reason: str
 
 
-Item = Union[RawDocument, Malformed]
+@dataclass
+class Repaired:
+    """The next document had text with no UTF-8 form (lone surrogates): each such character became U+FFFD."""
+
+    line: int
+    reason: str
 
 
-def open_text(path: Union[str, Path], mode: str = "rt"):
+Item = Union[RawDocument, Malformed, Repaired]
+
+# Lone surrogates come from JSON escapes such as "\ud800" with no pair, or from undecodable bytes read with
+# surrogateescape. A line can only hold them if it holds one of these.
+_MAYBE_SURROGATES = re.compile(r"\\u[dD][89abcdefABCDEF]|[\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def open_text(path: Union[str, Path], mode: str = "rt", errors: str = "strict"):
     path = str(path)
+    if "t" not in mode:
+        return gzip.open(path, mode) if path.endswith(".gz") else open(path, mode)
     if path.endswith(".gz"):
-        return gzip.open(path, mode, encoding="utf-8") if "t" in mode else gzip.open(path, mode)
-    return open(path, mode, encoding="utf-8") if "t" in mode else open(path, mode)
+        return gzip.open(path, mode, encoding="utf-8", errors=errors)
+    return open(path, mode, encoding="utf-8", errors=errors)
 
 
 def read_documents(path: Union[str, Path], fields: Fields = Fields(), fmt: Optional[str] = None) -> Iterator[Item]:
@@ -75,14 +93,36 @@ def _optional_str(value) -> Optional[str]:
 
 
 def _jsonl(path, fields: Fields) -> Iterator[Item]:
-    with open_text(path) as handle:
+    with open_text(path, errors="surrogateescape") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                yield _document(json.loads(line), fields)
+                obj = json.loads(line)
+            except ValueError as exc:
+                yield Malformed(number, str(exc)[:200])
+                continue
+            if _MAYBE_SURROGATES.search(line):
+                obj, repaired = repair_surrogates(obj)
+                if repaired:
+                    yield Repaired(number, f"{repaired} character(s) with no UTF-8 form replaced by U+FFFD")
+            try:
+                yield _document(obj, fields)
             except (ValueError, TypeError) as exc:
                 yield Malformed(number, str(exc)[:200])
+
+
+def repair_surrogates(value):
+    """(value with every lone surrogate in its strings replaced by U+FFFD, how many were replaced)."""
+    if isinstance(value, str):
+        return _SURROGATE.subn("\ufffd", value)
+    if isinstance(value, list):
+        pairs = [repair_surrogates(item) for item in value]
+        return [item for item, _ in pairs], sum(count for _, count in pairs)
+    if isinstance(value, dict):
+        keys, values = repair_surrogates(list(value)), repair_surrogates(list(value.values()))
+        return dict(zip(keys[0], values[0])), keys[1] + values[1]
+    return value, 0
 
 
 def _parquet(path, fields: Fields) -> Iterator[Item]:

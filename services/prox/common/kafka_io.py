@@ -39,6 +39,15 @@ def make_producer(kafka: KafkaSettings, **overrides) -> AIOKafkaProducer:
     return AIOKafkaProducer(**kafka_client_options(kafka), **options)
 
 
+async def topic_partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of `topics`, from fresh cluster metadata.
+
+    A consumer without a subscription knows no topic's partitions yet: Apache Kafka answers its start-up
+    metadata request with no topics (Tansu with all of them), so ask for the whole cluster's metadata."""
+    cluster = await consumer._client.fetch_all_metadata()  # aiokafka has no public call for this
+    return [TopicPartition(topic, p) for topic in topics for p in sorted(cluster.partitions_for_topic(topic) or [])]
+
+
 async def read_topic(kafka: KafkaSettings, topic: str, follow: bool = False, idle_s: float = 1.0,
                      stop: Optional[asyncio.Event] = None) -> AsyncIterator:
     """Every record of `topic` from the beginning; without `follow`, up to the end offsets seen at start."""
@@ -46,7 +55,7 @@ async def read_topic(kafka: KafkaSettings, topic: str, follow: bool = False, idl
                                 auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        partitions = await topic_partitions(consumer, [topic])
         if not partitions:
             return
         consumer.assign(partitions)

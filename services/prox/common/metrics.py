@@ -36,6 +36,18 @@ COMMIT_LAG = Gauge(
     ["service", "topic", "partition"],
 )
 COMMITS = Counter("prox_commits", "Offset commits", ["service"])
+COMMIT_STALLED_SECONDS = Gauge(
+    "prox_commit_stalled_seconds",
+    "Seconds the committed offset has not moved while the partition has lag (0 when it moves or has none)",
+    ["service", "topic", "partition"],
+)
+UNEXPECTED_ERRORS = Counter(
+    "prox_unexpected_errors", "Batches whose handling raised an unexpected exception (retried, then dead-lettered)",
+    ["service"],
+)
+INFRASTRUCTURE_RETRIES = Counter(
+    "prox_infrastructure_retries", "Batches retried because a dependency was unavailable", ["service"],
+)
 
 # --- Triton client ------------------------------------------------------------------------
 TRITON_REQUEST_SECONDS = Histogram(
@@ -43,7 +55,7 @@ TRITON_REQUEST_SECONDS = Histogram(
 )
 TRITON_BATCH_SIZE = Histogram("prox_triton_batch_size", "Documents per Triton request", ["model"], buckets=BATCH_BUCKETS)
 TRITON_ERRORS = Counter(
-    "prox_triton_errors", "Triton request errors by kind (unavailable|timeout|resource_exhausted|invalid_argument|other)",
+    "prox_triton_errors", "Triton request errors by kind (the gRPC status, see prox.models.client.STATUS_MEANING)",
     ["model", "kind"],
 )
 TRITON_RETRIES = Counter("prox_triton_retries", "Triton requests retried after a transient error", ["model"])
@@ -56,3 +68,16 @@ EXECUTOR_PROGRAMS = Counter(
     ["level", "outcome"],
 )
 EXECUTOR_LINES_REMOVED = Counter("prox_executor_lines_removed", "Lines removed by chunk programs", [])
+
+# --- sink (prox service sink) ------------------------------------------------------------
+SINK_SHARDS = Counter("prox_sink_shards", "Shards published (durable, in the manifest)", ["service", "kind"])
+SINK_ROWS = Counter("prox_sink_rows", "Rows written into published shards", ["service", "kind"])
+SINK_BYTES = Counter("prox_sink_bytes", "Bytes of published shards (compressed, on storage)", ["service", "kind"])
+SINK_DUPLICATES = Counter("prox_sink_duplicates_dropped", "Records not written: their id is already in a shard",
+                          ["service", "kind"])
+SINK_OPEN_SHARD_AGE = Gauge("prox_sink_open_shard_age_seconds", "Age of the open shard (0 when none)",
+                            ["service", "kind"])
+SINK_OPEN_SHARD_ROWS = Gauge("prox_sink_open_shard_rows", "Rows in the open shard", ["service", "kind"])
+SINK_LAST_SHARD = Gauge("prox_sink_last_shard_closed_timestamp_seconds",
+                        "Unix time the last shard was published (process start until the first)", ["service", "kind"])
+SINK_ID_TABLE = Gauge("prox_sink_id_table_entries", "Ids in the de-duplication table (local partitions)", ["service"])

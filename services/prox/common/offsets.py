@@ -20,6 +20,8 @@ class PartitionOffsets:
         self.pending.append(offset)
 
     def complete(self, offset: int) -> None:
+        if self.next_commit is not None and offset < self.next_commit:
+            return  # completed before (a batch retried after an unexpected error)
         self.done.add(offset)
         while self.pending and self.pending[0] in self.done:
             head = self.pending.popleft()

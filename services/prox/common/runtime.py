@@ -17,17 +17,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
 
 from . import metrics
+from .backoff import Backoff
 from .config import Settings, kafka_client_options
 from .dlq import dead_letter
 from .http import start_http
 from .logs import log_event
 from .offsets import OffsetTracker
-from .stage import Failure, Output, Result, Stage
+from .stage import Failure, InfrastructureError, Output, Result, Stage
 
 log = logging.getLogger("prox.runtime")
 
 PRODUCE_BACKOFF_S = (0.1, 5.0)
+RETRY_BACKOFF_S = (0.5, 10.0)  # a dependency down (InfrastructureError), or an unexpected error in a batch
+HANDLE_ATTEMPTS = 3  # an unexpected error in handling a batch: tries before its records are dead-lettered
 REVOKE_DRAIN_S = 5.0
+STALL_WARNING_S = 60.0  # Faust's commit livelock detector: warn when a lagging partition commits nothing this long
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -56,6 +60,7 @@ class StreamService:
         self.producer: Optional[AIOKafkaProducer] = None
         self.joined = False
         self.paused = False
+        self.commit_moved_at: dict[TopicPartition, tuple[Optional[int], float, bool]] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -122,7 +127,7 @@ class StreamService:
                 self.tracker.add(TopicPartition(record.topic, record.partition), record.offset)
                 metrics.DOCUMENTS_IN.labels(self.name, record.topic).inc()
             metrics.IN_FLIGHT.labels(self.name).set(self.tracker.in_flight())
-            task = asyncio.create_task(self._handle(records, time.monotonic()))
+            task = asyncio.create_task(self._handle_guarded(records, time.monotonic()))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -138,10 +143,31 @@ class StreamService:
         metrics.PAUSED.labels(self.name).set(int(full))
 
     # --- processing -------------------------------------------------------------------------
+    async def _handle_guarded(self, records: list, fetched_at: float) -> None:
+        """`_handle`, never leaving its offsets pending: an unexpected error is logged, counted and retried;
+        if it persists, exactly these records are dead-lettered (reason `processing_error`)."""
+        backoff = Backoff(*RETRY_BACKOFF_S)
+        for attempt in range(1, HANDLE_ATTEMPTS + 1):
+            try:
+                return await self._handle(records, fetched_at)
+            except Exception:
+                metrics.UNEXPECTED_ERRORS.labels(self.name).inc()
+                error = _last_error()
+                log_event(log, logging.ERROR, "handling a batch failed", service=self.name, attempt=attempt,
+                          records=len(records), error=error)
+            await asyncio.sleep(backoff.delay())
+        letters = [[self._dead_letter(record, "processing_error", "UnexpectedError", error)] for record in records]
+        for letter in letters:
+            await self._send_until_acked(letter[0])
+        self._complete(records, letters, fetched_at)
+
     async def _handle(self, records: list, fetched_at: float) -> None:
         results = await self._process(records)
         outputs = [self._outputs_of(record, result) for record, result in zip(records, results)]
         await self._produce_all(records, outputs)
+        self._complete(records, outputs, fetched_at)
+
+    def _complete(self, records: list, outputs: list[list[Output]], fetched_at: float) -> None:
         now = time.monotonic()
         for record, record_outputs in zip(records, outputs):
             self.tracker.complete(TopicPartition(record.topic, record.partition), record.offset)
@@ -150,14 +176,29 @@ class StreamService:
         metrics.IN_FLIGHT.labels(self.name).set(self.tracker.in_flight())
 
     async def _process(self, records: list) -> list[Result]:
+        """The stage's results; a dependency that is down is waited for, never blamed on the records."""
+        backoff = Backoff(*RETRY_BACKOFF_S)
+        while True:
+            try:
+                return await self._process_isolating(records)
+            except InfrastructureError as exc:
+                metrics.INFRASTRUCTURE_RETRIES.labels(self.name).inc()
+                delay = backoff.delay()
+                log_event(log, logging.WARNING, "dependency unavailable; retrying the batch", service=self.name,
+                          records=len(records), error=str(exc)[:500], retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
+
+    async def _process_isolating(self, records: list) -> list[Result]:
         try:
             return await self.stage.process(records)
+        except InfrastructureError:
+            raise
         except Exception:  # a bug or an unexpected input: isolate the message(s) that cause it
             if len(records) == 1:
                 log.exception("processing failed", extra={"fields": {"service": self.name}})
                 return [Failure("processing_error", "ProcessingError", _last_error())]
             middle = len(records) // 2
-            return await self._process(records[:middle]) + await self._process(records[middle:])
+            return await self._process_isolating(records[:middle]) + await self._process_isolating(records[middle:])
 
     def _outputs_of(self, record, result: Result) -> list[Output]:
         if isinstance(result, Failure):
@@ -195,16 +236,16 @@ class StreamService:
         return await self.producer.send(output.topic, output.value, key=output.key, headers=output.headers)
 
     async def _send_until_acked(self, output: Output) -> None:
-        delay = PRODUCE_BACKOFF_S[0]
+        backoff = Backoff(*PRODUCE_BACKOFF_S, jitter=False)
         while True:
             try:
                 await (await self._send(output))
                 return
             except KafkaError as exc:
+                delay = backoff.delay()
                 log_event(log, logging.WARNING, "produce failed; retrying", service=self.name,
                           topic=output.topic, error=repr(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, PRODUCE_BACKOFF_S[1])
 
     def _count(self, outputs: list[Output]) -> None:
         now = time.time()
@@ -245,7 +286,8 @@ class StreamService:
         await self._commit(only=revoked)
         self.tracker.forget(revoked)
         for tp in revoked:  # a partition we no longer own must not report a stale lag
-            for gauge in (metrics.CONSUMER_LAG, metrics.COMMIT_LAG):
+            self.commit_moved_at.pop(tp, None)
+            for gauge in (metrics.CONSUMER_LAG, metrics.COMMIT_LAG, metrics.COMMIT_STALLED_SECONDS):
                 try:
                     gauge.remove(self.name, tp.topic, str(tp.partition))
                 except KeyError:
@@ -264,8 +306,25 @@ class StreamService:
                 continue
             partition = self.tracker.partitions.get(tp)
             committed = partition.committed if partition and partition.committed is not None else position
-            metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, highwater - committed))
+            lag = max(0, highwater - committed)
+            metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(lag)
             metrics.COMMIT_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, position - committed))
+            self._watch_stall(tp, partition.committed if partition else None, lag)
+
+    def _watch_stall(self, tp: TopicPartition, committed: Optional[int], lag: int) -> None:
+        """Commit livelock detector: how long a partition with lag has committed nothing new (warned once)."""
+        now = time.monotonic()
+        last, since, warned = self.commit_moved_at.get(tp, (committed, now, False))
+        if committed != last or lag == 0:
+            since, warned = now, False
+        stalled = now - since
+        metrics.COMMIT_STALLED_SECONDS.labels(self.name, tp.topic, str(tp.partition)).set(stalled)
+        if stalled >= STALL_WARNING_S and not warned:
+            warned = True
+            log_event(log, logging.WARNING, "partition commits nothing while it has lag", service=self.name,
+                      partition=f"{tp.topic}:{tp.partition}", lag=lag, stalled_s=round(stalled),
+                      in_flight=self.tracker.in_flight([tp]))
+        self.commit_moved_at[tp] = (committed, since, warned)
 
 
 def _last_error() -> str:

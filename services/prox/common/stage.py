@@ -30,6 +30,10 @@ class Failure:
 Result = Union[list[Output], Failure]
 
 
+class InfrastructureError(RuntimeError):
+    """A dependency (model server, broker) is unavailable: the records are retried later, never dead-lettered."""
+
+
 class Stage(Protocol):
     """A service's box in the diagram: decode → call → encode, for a batch of records."""
 

@@ -1,14 +1,22 @@
 """Async Triton client for the refining models, used by the services (import-light: no torch/pytriton).
 
-Requests hold at most the model's max batch size, run with bounded concurrency, and are retried with
-exponential backoff on transient errors for as long as the budget allows (forever by default).
-INVALID_ARGUMENT is a per-document failure: a rejected batch is split until the bad documents are isolated.
+Requests hold at most the model's `max_batch_size` (read from Triton at start; a larger configured batch
+is split, with a warning) and run with bounded concurrency.
+
+Every gRPC status is classified on purpose (`STATUS_MEANING`):
+- *infrastructure* — the server is down, restarting, loading its models or shutting down (UNAVAILABLE,
+  NOT_FOUND "has no available versions", CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ...): the request
+  is retried with exponential backoff for as long as the budget allows (forever by default). Never a dead letter.
+- *suspect* — the request may be at fault (INVALID_ARGUMENT, INTERNAL from a backend that raised, UNKNOWN):
+  if the server is not healthy right after the failure, it was infrastructure after all (retry); if it is
+  healthy, a batch is split to isolate the documents at fault, and one document alone is given
+  `document_attempts` tries, each after a successful readiness check, before it becomes a `DocumentError`.
 """
 from __future__ import annotations
 
 import asyncio
 import json
-import random
+import logging
 import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Optional, Sequence, TypeVar, Union
@@ -17,44 +25,60 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from prox.common.backoff import Backoff
 from prox.common.metrics import TRITON_BATCH_SIZE, TRITON_ERRORS, TRITON_REQUEST_SECONDS, TRITON_RETRIES
+from prox.common.stage import InfrastructureError
 from prox_proto import ModelInfo
 
 from .backends import ChunkDecision, DocDecision
 
 DOC_MODEL, CHUNK_MODEL = "prox_doc", "prox_chunk"
 T = TypeVar("T")
+log = logging.getLogger("prox.triton")
 
-_KIND_BY_STATUS = {
-    "UNAVAILABLE": "unavailable", "DEADLINE_EXCEEDED": "timeout", "RESOURCE_EXHAUSTED": "resource_exhausted",
-    "INVALID_ARGUMENT": "invalid_argument",
+INFRASTRUCTURE, SUSPECT = "infrastructure", "suspect"
+
+# gRPC status → (metrics kind, meaning). A status missing here is suspect ("other").
+STATUS_MEANING = {
+    "UNAVAILABLE": ("unavailable", INFRASTRUCTURE),  # not listening, restarting, connection reset
+    "NOT_FOUND": ("model_not_ready", INFRASTRUCTURE),  # "unknown model ... has no available versions": (re)loading
+    "CANCELLED": ("cancelled", INFRASTRUCTURE),  # server shutting down mid-request
+    "DEADLINE_EXCEEDED": ("timeout", INFRASTRUCTURE),
+    "RESOURCE_EXHAUSTED": ("resource_exhausted", INFRASTRUCTURE),  # queue full
+    "ABORTED": ("aborted", INFRASTRUCTURE),
+    "FAILED_PRECONDITION": ("failed_precondition", INFRASTRUCTURE),
+    "UNAUTHENTICATED": ("unauthenticated", INFRASTRUCTURE),  # misconfiguration: keep retrying, alert fires
+    "PERMISSION_DENIED": ("permission_denied", INFRASTRUCTURE),
+    "UNIMPLEMENTED": ("unimplemented", INFRASTRUCTURE),  # wrong server version behind the address
+    "INVALID_ARGUMENT": ("invalid_argument", SUSPECT),  # the model server refused a document
+    "INTERNAL": ("internal", SUSPECT),  # backend raised, or its stub died (then the server is unhealthy)
+    "UNKNOWN": ("unknown", SUSPECT),
+    "OUT_OF_RANGE": ("out_of_range", SUSPECT),
+    "DATA_LOSS": ("data_loss", SUSPECT),
+    "ALREADY_EXISTS": ("already_exists", SUSPECT),  # not an inference answer: blame nobody until it repeats
 }
-TRANSIENT_KINDS = frozenset({"unavailable", "timeout", "resource_exhausted"})
+DOCUMENT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
 class DocumentError:
-    """One document the model server refused (for the dead-letter topic)."""
+    """One document the model server kept refusing while healthy (for the dead-letter topic)."""
 
-    reason: str  # "invalid_argument"
+    reason: str  # "invalid_argument" | "internal" | ...: the kind of the last failure
     error_class: str
     message: str
 
 
-class RetryBudgetExceeded(RuntimeError):
+class RetryBudgetExceeded(InfrastructureError):
     pass
 
 
-class _TransientError(Exception):
-    def __init__(self, kind: str, cause: BaseException):
+class _Failed(Exception):
+    """A Triton call failed; `meaning` says whose fault it may be."""
+
+    def __init__(self, kind: str, meaning: str, cause: BaseException):
         super().__init__(f"{kind}: {_describe(cause)}")
-        self.kind, self.cause = kind, cause
-
-
-class _Rejected(Exception):
-    def __init__(self, cause: BaseException):
-        super().__init__(_describe(cause))
-        self.cause = cause
+        self.kind, self.meaning, self.cause = kind, meaning, cause
 
 
 def _describe(exc: BaseException) -> str:
@@ -63,40 +87,30 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def error_kind(exc: BaseException) -> str:
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(metrics kind, INFRASTRUCTURE | SUSPECT) of an exception raised by a gRPC call."""
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return "timeout"
-    if isinstance(exc, ConnectionError):
-        return "unavailable"
+        return "timeout", INFRASTRUCTURE
+    if isinstance(exc, (ConnectionError, OSError)):
+        return "unavailable", INFRASTRUCTURE
     status = exc.status() if isinstance(exc, InferenceServerException) else None
-    name = str(status or "").rsplit(".", 1)[-1]
-    return _KIND_BY_STATUS.get(name, "other")
-
-
-class Backoff:
-    """Exponential delays with full jitter in the upper half: initial, 2x, 4x ... capped at maximum."""
-
-    def __init__(self, initial_s: float, maximum_s: float):
-        self.initial_s, self.maximum_s, self.next_s = initial_s, maximum_s, initial_s
-
-    def delay(self) -> float:
-        delay = self.next_s * random.uniform(0.5, 1.0)
-        self.next_s = min(self.next_s * 2, self.maximum_s)
-        return delay
+    return STATUS_MEANING.get(str(status or "").rsplit(".", 1)[-1], ("other", SUSPECT))
 
 
 class TritonRefinerClient:
     def __init__(
         self, url: str = "127.0.0.1:8001", concurrency: int = 4, request_timeout_s: float = 60.0,
         backoff_initial_s: float = 0.1, backoff_max_s: float = 4.0, budget_s: Optional[float] = None,
-        max_batch_size: Optional[int] = None,
+        max_batch_size: Optional[int] = None, document_attempts: int = DOCUMENT_ATTEMPTS,
     ):
         self.url, self.request_timeout_s, self.budget_s = url, request_timeout_s, budget_s
         self.backoff_initial_s, self.backoff_max_s = backoff_initial_s, backoff_max_s
         self.max_batch_size = max_batch_size
+        self.document_attempts = max(1, document_attempts)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._client: Optional[grpcclient.InferenceServerClient] = None
         self._configs: dict[str, dict] = {}
+        self._batch_sizes: dict[str, int] = {}
 
     @property
     def grpc(self) -> grpcclient.InferenceServerClient:
@@ -117,46 +131,58 @@ class TritonRefinerClient:
 
     # --- retries ------------------------------------------------------------------------------
     async def _retrying(self, model: str, call: Callable[[], Awaitable[T]], budget_s: Optional[float]) -> T:
+        """`call()` until it does not fail for infrastructure reasons (suspect failures propagate)."""
         backoff, started = Backoff(self.backoff_initial_s, self.backoff_max_s), time.monotonic()
         while True:
             try:
                 return await call()
-            except _TransientError as error:
-                TRITON_ERRORS.labels(model=model, kind=error.kind).inc()
-                delay = backoff.delay()
-                if budget_s is not None and time.monotonic() - started + delay > budget_s:
-                    raise RetryBudgetExceeded(
-                        f"Triton at {self.url} ({model}) still failing after {time.monotonic() - started:.1f} s "
-                        f"(budget {budget_s:g} s); last error: {error}"
-                    ) from error.cause
-                TRITON_RETRIES.labels(model=model).inc()
-                await asyncio.sleep(delay)
+            except _Failed as failure:
+                if failure.meaning != INFRASTRUCTURE:
+                    raise
+                await self._back_off(model, failure, backoff, started, budget_s)
+
+    async def _back_off(self, model: str, failure: _Failed, backoff: Backoff, started: float,
+                        budget_s: Optional[float]) -> None:
+        delay = backoff.delay()
+        if budget_s is not None and time.monotonic() - started + delay > budget_s:
+            raise RetryBudgetExceeded(
+                f"Triton at {self.url} ({model}) still failing after {time.monotonic() - started:.1f} s "
+                f"(budget {budget_s:g} s); last error: {failure}"
+            ) from failure.cause
+        TRITON_RETRIES.labels(model=model).inc()
+        await asyncio.sleep(delay)
 
     async def _guarded(self, awaitable: Awaitable[T]) -> T:
-        """One gRPC call with the request timeout; transient failures become _TransientError."""
+        """One gRPC call with the request timeout; every failure becomes a classified `_Failed`."""
         try:
             return await asyncio.wait_for(awaitable, self.request_timeout_s)
-        except (InferenceServerException, asyncio.TimeoutError, TimeoutError, ConnectionError) as exc:
-            kind = error_kind(exc)
-            if kind in TRANSIENT_KINDS:
-                raise _TransientError(kind, exc) from exc
-            raise
+        except (InferenceServerException, asyncio.TimeoutError, TimeoutError, OSError) as exc:
+            raise _Failed(*classify(exc), exc) from exc
 
     # --- readiness and model metadata ---------------------------------------------------------
     async def wait_ready(self, timeout_s: Optional[float] = None, models: Sequence[str] = (DOC_MODEL, CHUNK_MODEL)):
         """Wait until the server and `models` are ready (Triton's definition), retrying with backoff."""
+        try:
+            return await self._until_ready(models, timeout_s)
+        except RetryBudgetExceeded as exc:
+            raise TimeoutError(str(exc)) from exc
+
+    async def _until_ready(self, models: Sequence[str], budget_s: Optional[float]) -> bool:
         async def check() -> bool:
+            if not await self._ready_now(models):
+                raise _Failed("model_not_ready", INFRASTRUCTURE, RuntimeError("server or models not ready yet"))
+            return True
+
+        return await self._retrying("readiness", check, budget_s)
+
+    async def _ready_now(self, models: Sequence[str]) -> bool:
+        try:
             ready = await self._guarded(self.grpc.is_server_ready())
             for model in models:
                 ready = ready and await self._guarded(self.grpc.is_model_ready(model))
-            if not ready:
-                raise _TransientError("unavailable", RuntimeError("server or models not ready yet"))
-            return True
-
-        try:
-            return await self._retrying("readiness", check, timeout_s)
-        except RetryBudgetExceeded as exc:
-            raise TimeoutError(str(exc)) from exc
+            return bool(ready)
+        except _Failed:
+            return False
 
     async def _config(self, model: str) -> dict:
         if model not in self._configs:
@@ -175,9 +201,15 @@ class TritonRefinerClient:
         return ModelInfo(name=model, version=parameter("prox_model_version", "1"), backend=parameter("prox_backend", ""))
 
     async def batch_size(self, model: str) -> int:
-        if self.max_batch_size:
-            return self.max_batch_size
-        return max(1, int((await self._config(model)).get("max_batch_size", 1)))
+        """Documents per request: the configured size, never more than the model's `max_batch_size`."""
+        if model not in self._batch_sizes:
+            served = max(1, int((await self._config(model)).get("max_batch_size", 0) or 1))
+            wanted = self.max_batch_size or served
+            if wanted > served:
+                log.warning("model batch size %d is larger than %s's max_batch_size %d on %s; sending %d per request",
+                            wanted, model, served, self.url, served)
+            self._batch_sizes[model] = min(wanted, served)
+        return self._batch_sizes[model]
 
     # --- inference ----------------------------------------------------------------------------
     async def doc_programs(self, texts: Sequence[str]) -> list[Union[DocDecision, DocumentError]]:
@@ -188,30 +220,35 @@ class TritonRefinerClient:
 
     async def _programs(self, model: str, texts: Sequence[str], parse) -> list:
         size = await self.batch_size(model)
-        batches = [list(texts[start:start + size]) for start in range(0, len(texts), size)]
-        results = await asyncio.gather(*(self._isolating(model, batch, parse) for batch in batches))
-        return [item for batch in results for item in batch]
-
-    async def _isolating(self, model: str, texts: list[str], parse) -> list:
-        """Infer a batch; when the server rejects it, split it so only the bad documents fail."""
         encoded, errors = _encode_texts(texts)
-        if errors:
-            return await self._merge_local_errors(model, encoded, errors, parse)
-        try:
-            return parse(await self._infer(model, encoded))
-        except _Rejected as rejected:
-            if len(texts) == 1:
-                return [DocumentError("invalid_argument", type(rejected.cause).__name__, str(rejected))]
-        middle = len(texts) // 2
+        good = [index for index in range(len(texts)) if index not in errors]
+        batches = [good[start:start + size] for start in range(0, len(good), size)]
+        results = await asyncio.gather(*(self._isolating(model, [encoded[i] for i in batch], parse)
+                                         for batch in batches))
+        decided = dict(zip((i for batch in batches for i in batch), (d for batch in results for d in batch)))
+        return [errors[index] if index in errors else decided[index] for index in range(len(texts))]
+
+    async def _isolating(self, model: str, encoded: list[bytes], parse) -> list:
+        """Infer a batch; a suspect failure while the server is healthy splits it (or counts against a
+        single document); while the server is unhealthy the same batch waits and is tried again."""
+        strikes = 0
+        while True:
+            try:
+                return parse(await self._infer(model, encoded))
+            except _Failed as failure:
+                if not await self._ready_now([model]):
+                    await self._until_ready([model], self.budget_s)
+                    continue
+                if len(encoded) > 1:
+                    break
+                strikes += 1
+                if strikes >= self.document_attempts:
+                    return [DocumentError(failure.kind, type(failure.cause).__name__, str(failure))]
+        middle = len(encoded) // 2
         halves = await asyncio.gather(
-            self._isolating(model, texts[:middle], parse), self._isolating(model, texts[middle:], parse)
+            self._isolating(model, encoded[:middle], parse), self._isolating(model, encoded[middle:], parse)
         )
         return halves[0] + halves[1]
-
-    async def _merge_local_errors(self, model: str, encoded: list, errors: dict[int, DocumentError], parse) -> list:
-        good = [value for index, value in enumerate(encoded) if index not in errors]
-        decided = iter(await self._isolating(model, [v.decode("utf-8") for v in good], parse) if good else [])
-        return [errors[index] if index in errors else next(decided) for index in range(len(encoded))]
 
     async def _infer(self, model: str, encoded: list[bytes]):
         async def attempt():
@@ -223,10 +260,9 @@ class TritonRefinerClient:
                     result = await self._guarded(
                         self.grpc.infer(model, [text], client_timeout=self.request_timeout_s)
                     )
-                except InferenceServerException as exc:
-                    kind = error_kind(exc)
-                    TRITON_ERRORS.labels(model=model, kind=kind).inc()
-                    raise _Rejected(exc) if kind == "invalid_argument" else exc
+                except _Failed as failure:
+                    TRITON_ERRORS.labels(model=model, kind=failure.kind).inc()
+                    raise
             TRITON_REQUEST_SECONDS.labels(model=model).observe(time.perf_counter() - started)
             TRITON_BATCH_SIZE.labels(model=model).observe(len(encoded))
             return result

@@ -27,7 +27,7 @@ class ServerSettings:
     http_port: int = 8000
     grpc_port: int = 8001
     metrics_port: int = 8002
-    max_batch_size: int = 16
+    max_batch_size: int = 32
     max_queue_delay_us: int = 5000
     max_text_bytes: int = 4 * 1024 * 1024
 

@@ -34,7 +34,7 @@ class RefinerStage:
             self.client = TritonRefinerClient(
                 url=triton.url, concurrency=triton.concurrency, request_timeout_s=triton.timeout_s,
                 backoff_initial_s=triton.backoff_initial_s, backoff_max_s=triton.backoff_max_s,
-                max_batch_size=self.settings.model_batch_size,
+                max_batch_size=self.settings.model_batch_size, document_attempts=triton.document_attempts,
             )
         await self.client.wait_ready()
         self.model_info = await self.client.model_info(self.model)

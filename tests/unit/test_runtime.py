@@ -1,0 +1,188 @@
+"""The runtime without a broker (Bytewax-style testing source and sink): in-memory records, a fake producer.
+
+Covers what must never lose or misfile a record: bisection of a poison batch, output over the broker's size
+limit, a dependency that is down, an unexpected error while handling a batch, and the commit-stall detector.
+"""
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+
+import prox.common.runtime as runtime
+from prox.common import metrics
+from prox.common.config import Settings
+from prox.common.runtime import StreamService
+from prox.common.stage import Failure, InfrastructureError, Output
+from prox_proto import DeadLetter, decode_json
+
+TOPIC = "in"
+
+
+def records(count: int, partition: int = 0) -> list:
+    return [SimpleNamespace(topic=TOPIC, partition=partition, offset=offset, key=f"k{offset}".encode(),
+                            value=f"v{offset}".encode(), timestamp=0, headers=()) for offset in range(count)]
+
+
+class FakeProducer:
+    """The testing sink: keeps every acknowledged message; `reject` decides per message what goes wrong."""
+
+    def __init__(self, reject=lambda topic, value: None):
+        self.sent: list[tuple[str, bytes]] = []
+        self.reject = reject
+
+    async def send(self, topic, value, key=None, headers=None):
+        future = asyncio.get_running_loop().create_future()
+        error = self.reject(topic, value)
+        if error is None:
+            self.sent.append((topic, value))
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+        return future
+
+    def values(self, topic: str) -> list[bytes]:
+        return [value for sent_topic, value in self.sent if sent_topic == topic]
+
+
+class EchoStage:
+    """Copies each record to `out`; raises for poison values, or as `fail_with` says."""
+
+    name = "echo"
+
+    def __init__(self, poison=(), fail_with=None):
+        self.poison, self.fail_with, self.calls = set(poison), list(fail_with or []), 0
+
+    def input_topics(self):
+        return [TOPIC]
+
+    async def process(self, batch):
+        self.calls += 1
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        if any(record.value in self.poison for record in batch):
+            raise ValueError("poison in batch")
+        return [[Output(topic="out", key=record.key, value=record.value)] for record in batch]
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch):
+    monkeypatch.setattr(runtime, "RETRY_BACKOFF_S", (0.001, 0.002))
+    monkeypatch.setattr(runtime, "PRODUCE_BACKOFF_S", (0.001, 0.002))
+
+
+def service_for(stage, producer, batch: list) -> StreamService:
+    service = StreamService(stage, Settings())
+    service.producer = producer
+    for record in batch:
+        service.tracker.add(TopicPartition(record.topic, record.partition), record.offset)
+    return service
+
+
+def committable(service) -> dict:
+    return {tp.partition: offset for tp, offset in service.tracker.committable().items()}
+
+
+def dead_letters(producer) -> list[DeadLetter]:
+    return [decode_json(value, DeadLetter) for value in producer.values(Settings().topics.dlq)]
+
+
+async def test_a_poison_record_is_bisected_out_and_the_rest_flows():
+    batch, producer = records(8), FakeProducer()
+    service = service_for(EchoStage(poison={b"v5"}), producer, batch)
+    await service._handle_guarded(batch, 0.0)
+    assert producer.values("out") == [f"v{i}".encode() for i in range(8) if i != 5]
+    assert [(letter.reason, letter.offset) for letter in dead_letters(producer)] == [("processing_error", 5)]
+    assert committable(service) == {0: 8}
+
+
+async def test_output_over_the_broker_limit_becomes_a_dead_letter_for_that_record_only():
+    too_large = lambda topic, value: MessageSizeTooLargeError() if value == b"v2" else None  # noqa: E731
+    batch, producer = records(4), FakeProducer(too_large)
+    service = service_for(EchoStage(), producer, batch)
+    await service._handle_guarded(batch, 0.0)
+    assert producer.values("out") == [b"v0", b"v1", b"v3"]
+    assert [(letter.reason, letter.offset) for letter in dead_letters(producer)] == [("output_too_large", 2)]
+    assert committable(service) == {0: 4}
+
+
+async def test_a_dependency_that_is_down_is_waited_for_and_nothing_is_dead_lettered():
+    down = [InfrastructureError("Triton unavailable")] * 5
+    batch, producer = records(3), FakeProducer()
+    stage = EchoStage(fail_with=down)
+    service = service_for(stage, producer, batch)
+    await service._handle_guarded(batch, 0.0)
+    assert stage.calls == 6 and producer.values("out") == [b"v0", b"v1", b"v2"]
+    assert dead_letters(producer) == [] and committable(service) == {0: 3}
+
+
+async def test_a_broker_error_on_produce_is_retried_until_acknowledged():
+    failures = iter([KafkaConnectionError(), KafkaConnectionError()])
+    flaky = lambda topic, value: next(failures, None) if value == b"v1" else None  # noqa: E731
+    batch, producer = records(3), FakeProducer(flaky)
+    service = service_for(EchoStage(), producer, batch)
+    await service._handle_guarded(batch, 0.0)
+    assert sorted(producer.values("out")) == [b"v0", b"v1", b"v2"] and committable(service) == {0: 3}
+
+
+async def test_an_unexpected_error_in_handling_is_retried_and_the_partition_commits():
+    batch, producer = records(4), FakeProducer()
+    service = service_for(EchoStage(), producer, batch)
+    original, calls = service._outputs_of, []
+
+    def fails_once(record, result):
+        calls.append(record.offset)
+        if len(calls) == 1:
+            raise RuntimeError("bug outside the stage")
+        return original(record, result)
+
+    service._outputs_of = fails_once
+    before = metrics.UNEXPECTED_ERRORS.labels("echo")._value.get()
+    await service._handle_guarded(batch, 0.0)
+    assert metrics.UNEXPECTED_ERRORS.labels("echo")._value.get() == before + 1
+    assert producer.values("out") == [b"v0", b"v1", b"v2", b"v3"] and committable(service) == {0: 4}
+
+
+async def test_an_error_that_persists_dead_letters_exactly_those_records():
+    batch, producer = records(3), FakeProducer()
+    service = service_for(EchoStage(), producer, batch)
+
+    def always_fails(record, result):
+        raise RuntimeError("bug outside the stage")
+
+    service._outputs_of = always_fails
+    await service._handle_guarded(batch, 0.0)
+    letters = dead_letters(producer)
+    assert [(letter.reason, letter.offset) for letter in letters] == [("processing_error", i) for i in range(3)]
+    assert "bug outside the stage" in letters[0].error and committable(service) == {0: 3}
+
+
+async def test_failures_returned_by_the_stage_go_to_the_dead_letter_topic_with_their_reason():
+    class Refusing(EchoStage):
+        async def process(self, batch):
+            return [Failure("invalid_message", "ValidationError", "no text") for _ in batch]
+
+    batch, producer = records(2), FakeProducer()
+    service = service_for(Refusing(), producer, batch)
+    await service._handle_guarded(batch, 0.0)
+    assert [letter.reason for letter in dead_letters(producer)] == ["invalid_message"] * 2
+
+
+def test_the_stall_detector_measures_time_without_commit_progress_while_lagging(monkeypatch):
+    clock = iter([100.0, 130.0, 170.0, 171.0, 200.0])
+    monkeypatch.setattr(runtime.time, "monotonic", lambda: next(clock))
+    service = StreamService(EchoStage(), Settings())
+    tp = TopicPartition(TOPIC, 0)
+    gauge = metrics.COMMIT_STALLED_SECONDS.labels("echo", TOPIC, "0")
+    service._watch_stall(tp, committed=10, lag=5)   # t=100: first look
+    service._watch_stall(tp, committed=10, lag=5)   # t=130: stuck 30 s
+    assert gauge._value.get() == 30.0
+    service._watch_stall(tp, committed=10, lag=5)   # t=170: stuck 70 s, past the warning
+    assert gauge._value.get() == 70.0 and service.commit_moved_at[tp][2]
+    service._watch_stall(tp, committed=12, lag=5)   # t=171: the commit moved
+    assert gauge._value.get() == 0.0
+    service._watch_stall(tp, committed=12, lag=0)   # t=200: nothing to commit is no stall
+    assert gauge._value.get() == 0.0
