@@ -1,19 +1,25 @@
-"""Throughput of the `hf` refining path on a random-init model of the released ProX refiners' shape.
+"""Throughput of the `hf` engines on a random-init model of the released ProX refiners' shape, against the
+padded baselines in the same run, on real prompts (the WCXB pages as `prox prompts` writes them).
 
-In-process only (torch + transformers; no pytriton/tritonclient import), so it runs on a bare GPU box:
-    python benchmarks/bench_model.py --device cuda --dtype bfloat16 --docs 256 --batch-size 32 \
-        --doc-tokens 2000 --chunk-tokens 1500 --new-tokens 256
-CPU defaults are tiny (about 2 minutes on 2 cores). Prompts are random token ids of the given lengths:
-doc level = one forward pass (logits decoding), chunk level = greedy generation of --new-tokens tokens
-(no EOS token, so every chunk generates the full budget, the worst case). Baseline for the ratio:
-batch size 1 measured in the same run. Writes JSON + Markdown to benchmarks/results/.
+In-process only (torch + transformers; no pytriton/tritonclient import), so it runs on a bare GPU box. On the
+device machine (one script, one run; see benchmarks/results/model_gpu.md):
+    prox prompts --model HUB_LAYOUT_DIR --input ../shared/data/wcxb-dev.jsonl.gz --output wcxb-prompts.jsonl.gz
+    python benchmarks/bench_model.py --device cuda --dtype bfloat16 --prompts wcxb-prompts.jsonl.gz \
+        --docs 512 --max-chunks 2048 --batch-size 64 --new-tokens 256 --name model_gpu
+Without --prompts the prompts are made here from --pages (default ../shared/data/wcxb-dev.jsonl.gz) with the
+tokenizer in --tokenizer (default ../shared/llama2-tokenizer, test use only), or, where those are absent,
+random ids of --doc-tokens / --chunk-tokens. Per stage it reports input (prompt) tokens/s of
+- doc: the engine (length buckets under a token budget, last-position logits only) vs padded forward (batches
+  of --batch-size in input order padded to their longest prompt, logits of every position: the old engine);
+- chunk: the engine (continuous batching on CUDA, --chunk-engine) vs padded generate() (batches of
+  --batch-size sorted by length: the old engine); random weights rarely emit EOS, so most chunks generate the
+  full --new-tokens (the worst case).
+CPU defaults are tiny (released shape, 4 documents, prompts cropped to 128 ids, 4 chunk prompts; about a minute on 2 cores).
 
---via-triton: the same numbers through `prox model-server --doc-backend hf --chunk-backend hf` and
-`TritonRefinerClient`, against the same writers called in-process in the same run (the ratio is Triton's
-overhead). A random-init model of `--shape` is saved with an offline word-level tokenizer whose every id
-decodes and whose EOS id is outside the model's vocabulary (every chunk generates the full 256 tokens, the
-server's fixed budget; --new-tokens does not apply). Prompts are real prompt templates around synthetic
-words sized to --doc-tokens / --chunk-tokens (one chunk per document). Tiny on CPU by default:
+--via-triton: the same writers through `prox model-server --doc-backend hf --chunk-backend hf` and
+`TritonRefinerClient`, against the writers called in-process in the same run (the ratio is Triton's overhead).
+A random-init model of `--shape` is saved with a SentencePiece tokenizer trained here on synthetic words; prompts
+are real prompt templates around synthetic words sized to --doc-tokens / --chunk-tokens (one chunk per document):
     python benchmarks/bench_model.py --via-triton                      # shape tiny, cpu
     python benchmarks/bench_model.py --via-triton --shape released --device cuda --docs 256 --batch-size 16 \
         --doc-tokens 2000 --chunk-tokens 1500
@@ -21,6 +27,7 @@ words sized to --doc-tokens / --chunk-tokens (one chunk per document). Tiny on C
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import platform
 import time
@@ -31,17 +38,12 @@ RELEASED_SHAPE = dict(hidden_size=1280, intermediate_size=2048, num_hidden_layer
 TINY_SHAPE = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=1, vocab_size=32000)
 SHAPES = {"released": RELEASED_SHAPE, "tiny": TINY_SHAPE}
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SHARED = HERE.parent.parent / "shared"
+DEFAULT_PAGES = SHARED / "data" / "wcxb-dev.jsonl.gz"
+DEFAULT_TOKENIZER = SHARED / "llama2-tokenizer"
 WORDS_PER_LINE = 10
-
-
-class _IdsTokenizer:
-    """Just what prox.models.hf._Runner needs when prompts are already token ids."""
-
-    pad_token_id, eos_token_id = 0, None  # no EOS: every chunk generates its full budget
-
-    def batch_decode(self, rows, skip_special_tokens=True):
-        return [" ".join(map(str, row.tolist())) for row in rows]
 
 
 def build_model(device: str, dtype: str, max_positions: int, shape: dict = RELEASED_SHAPE):
@@ -54,58 +56,58 @@ def build_model(device: str, dtype: str, max_positions: int, shape: dict = RELEA
 
 
 # --- --via-triton: a saved model + tokenizer, the model server, the client -------------------
-PROMPT_PIECES = ["[", "]", "[/", "INST", "<<", "<</", "SYS", ">>", "doc", "drop_doc", "keep_doc", "keep_chunk", "()",
-                 "(", ")", ",", "=", "remove_lines", "normalize", "line_start", "line_end", ".", "You", "are", "a",
-                 "helpful", "respectful", "and", "honest", "assistant"]
+def train_tokenizer(directory: Path, vocab_size: int = 2000) -> None:
+    """A Llama-style SentencePiece tokenizer.model over the synthetic words and the prompt template."""
+    import random
 
+    import sentencepiece as spm
 
-def word_level_tokenizer(vocab_size: int):
-    """Offline tokenizer: one id per whitespace/punctuation piece; ids 0..vocab_size-1 all decode to a word.
+    from prox.models.prompts import chat_prompt
 
-    EOS gets id vocab_size, which the model cannot emit: generation always runs its full budget.
-    """
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    pieces = ["<unk>", "<s>", "<pad>"] + PROMPT_PIECES + [f"{n:03d}" for n in range(1000)]
-    pieces += [f"w{n}" for n in range(vocab_size - len(pieces))] + ["</s>"]
-    tokenizer = Tokenizer(models.WordLevel({piece: i for i, piece in enumerate(pieces)}, unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
-                                   unk_token="<unk>", pad_token="<pad>")
+    rng = random.Random(0)
+    sentences = [" ".join(f"w{rng.randrange(30000)}" for _ in range(WORDS_PER_LINE)) for _ in range(4000)]
+    sentences += [chat_prompt(f"[doc]\n[{i:03d}]w1 w2\n[/doc]") + " keep_doc() drop_doc()" for i in range(200)]
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_prefix=str(directory / "spm"), vocab_size=vocab_size,
+        model_type="bpe", byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, hard_vocab_limit=False,
+        normalization_rule_name="identity", remove_extra_whitespaces=False, minloglevel=2, num_threads=1,
+    )
+    (directory / "spm.model").rename(directory / "tokenizer.model")
+    (directory / "spm.vocab").unlink()
 
 
 def save_random_model(directory: Path, shape: dict, max_positions: int) -> Path:
-    tokenizer = word_level_tokenizer(shape["vocab_size"])
+    directory.mkdir(parents=True, exist_ok=True)
+    train_tokenizer(directory)
     model = build_model("cpu", "float32", max_positions, shape)
-    model.config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.config.eos_token_id = model.generation_config.eos_token_id = 2
     model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
     return directory
 
 
-def synthetic_text(rng, prompt_tokens: int, overhead: int, tokens_per_line: int) -> str:
-    lines = max(1, (prompt_tokens - overhead) // tokens_per_line)
-    return "\n".join(" ".join(f"w{rng.randrange(30000)}" for _ in range(WORDS_PER_LINE)) for _ in range(lines))
+def sized_text(rng, length_of, target: int) -> str:
+    """Lines of synthetic words, as many as keep length_of(text) <= target (at least one line)."""
+    lines: list[str] = []
+    while True:
+        line = " ".join(f"w{rng.randrange(30000)}" for _ in range(WORDS_PER_LINE))
+        if lines and length_of("\n".join(lines + [line])) > target:
+            return "\n".join(lines)
+        lines.append(line)
 
 
-def level_texts(args, tokenizer) -> dict[str, tuple[list[str], list[int]]]:
+def level_texts(args, prompts) -> dict[str, tuple[list[str], list[int]]]:
     """Per level: texts sized to the requested prompt length, and their prompt lengths in tokens."""
     import random
 
-    from prox.models.prompts import Chunk, chunk_prompt_ids, doc_prompt_ids, split_chunks
-
     rng = random.Random(0)
-    doc_overhead = len(doc_prompt_ids(tokenizer, ""))
-    chunk_overhead = len(chunk_prompt_ids(tokenizer, Chunk(0, 0, "")))
-    docs = [synthetic_text(rng, args.doc_tokens, doc_overhead, WORDS_PER_LINE) for _ in range(args.docs)]
-    chunks = [synthetic_text(rng, args.chunk_tokens, chunk_overhead, WORDS_PER_LINE + 3) for _ in range(args.docs)]
-    chunk_lengths = []
-    for text in chunks:
-        (only,) = split_chunks(tokenizer, text, args.chunk_tokens)  # one chunk per document, as sized
-        chunk_lengths.append(len(chunk_prompt_ids(tokenizer, only)))
-    return {"doc": (docs, [len(doc_prompt_ids(tokenizer, t)) for t in docs]), "chunk": (chunks, chunk_lengths)}
+
+    def chunk_length(text: str) -> float:
+        chunks = prompts.chunk_prompts(text)
+        return len(chunks[0].ids) if len(chunks) == 1 else float("inf")  # one chunk per document, as sized
+
+    docs = [sized_text(rng, lambda t: len(prompts.doc_ids(t)), args.doc_tokens) for _ in range(args.docs)]
+    chunks = [sized_text(rng, chunk_length, args.chunk_tokens) for _ in range(args.docs)]
+    return {"doc": (docs, [len(prompts.doc_ids(t)) for t in docs]), "chunk": (chunks, list(map(chunk_length, chunks)))}
 
 
 def measure_texts(write, texts: list[str], lengths: list[int], batch_size: int, generated_per_doc: int) -> dict:
@@ -176,12 +178,12 @@ async def _measure_client(args, url: str, texts, new_tokens: int) -> dict:
 def run_triton_comparison(args) -> dict:
     import tempfile
 
-    from transformers import AutoTokenizer
+    from prox.models.prompts import load_prompt_builder
 
     shape = SHAPES[args.shape]
     with tempfile.TemporaryDirectory(prefix="prox-bench-model-") as tmp:
         model_dir = save_random_model(Path(tmp, "model"), shape, max(args.doc_tokens, args.chunk_tokens) + 512)
-        texts = level_texts(args, AutoTokenizer.from_pretrained(model_dir, local_files_only=True))
+        texts = level_texts(args, load_prompt_builder(model_dir, chunk_tokens=args.chunk_tokens))
         in_process = run_in_process(args, model_dir, texts)
         via_triton = run_via_triton(args, model_dir, texts, Path(tmp))
     ratios = {key: round(in_process[key]["documents_per_s"] / via_triton[key]["documents_per_s"], 3)
@@ -212,32 +214,124 @@ def measure(run_batch, prompts: list[list[int]], batch_size: int, generated_per_
     }
 
 
-def run(args) -> dict:
+# --- the default mode: engines vs padded baselines on real prompts ----------------------------
+def load_prompt_ids(args) -> tuple[list[list[int]], list[list[int]], str]:
+    """(doc prompts, sent chunk prompts, where they came from), each prompt cropped to --crop ids if set."""
+    if args.prompts:
+        rows = _jsonl_rows(Path(args.prompts), args.docs)
+        source = f"prox prompts output {args.prompts}"
+    elif args.tokenizer.joinpath("tokenizer.model").exists() and args.pages.exists():
+        rows = _prompt_rows(args.tokenizer, args.pages, args.docs)
+        source = f"{args.pages.name} with the tokenizer of {args.tokenizer.name}"
+    else:
+        return _random_prompts(args) + (f"random ids ({args.doc_tokens} / {args.chunk_tokens} tokens)",)
+    docs = [row["doc"]["ids"] for row in rows]
+    chunks = [chunk["ids"] for row in rows for chunk in row["chunks"] if chunk["sent"]][:args.max_chunks or None]
+    crop = (lambda ids: ids[:args.crop]) if args.crop else (lambda ids: ids)
+    return [crop(p) for p in docs], [crop(p) for p in chunks], source
+
+
+def _jsonl_rows(path: Path, limit: int) -> list[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for _, line in zip(range(limit), handle)]
+
+
+def _prompt_rows(tokenizer_dir: Path, pages: Path, limit: int) -> list[dict]:
+    """As `prox prompts` writes them; the tokenizer folder needs no config.json (context 2,048)."""
+    from prox.models.prompts import PromptBuilder
+    from prox.models.tokenizer import load_prox_tokenizer
+
+    builder = PromptBuilder(load_prox_tokenizer(tokenizer_dir))
+    rows = []
+    for page in _jsonl_rows(pages, limit):
+        chunks = [{"ids": c.ids, "sent": c.sent} for c in builder.chunk_prompts(page["text"])]
+        rows.append({"doc": {"ids": builder.doc_ids(page["text"])}, "chunks": chunks})
+    return rows
+
+
+def _random_prompts(args) -> tuple[list[list[int]], list[list[int]]]:
     import random
 
-    import torch
-
-    from prox.models.hf import _Runner
-
-    model = build_model(args.device, args.dtype, args.doc_tokens + args.chunk_tokens + args.new_tokens)
     rng = random.Random(0)
 
     def prompts(length: int) -> list[list[int]]:
         return [[1] + [rng.randrange(3, 32000) for _ in range(length - 1)] for _ in range(args.docs)]
 
-    results = {}
-    for batch_size in sorted({1, args.batch_size}):
-        runner = _Runner(model, _IdsTokenizer(), args.device, batch_size)
-        sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-        doc_prompts, chunk_prompts = prompts(args.doc_tokens), prompts(args.chunk_tokens)
-        runner.next_token_logits(doc_prompts[:1]); sync()  # warm-up
-        results[f"doc_bs{batch_size}"] = measure(lambda b: (runner.next_token_logits(b), sync()), doc_prompts, batch_size, 0)
-        results[f"chunk_bs{batch_size}"] = measure(
-            lambda b: runner.generate(b, args.new_tokens), chunk_prompts, batch_size, args.new_tokens
-        )
-    for level in ("doc", "chunk"):
-        base, best = results[f"{level}_bs1"], results[f"{level}_bs{args.batch_size}"]
-        results[f"{level}_speedup_vs_bs1"] = round(best["documents_per_s"] / base["documents_per_s"], 2)
+    return prompts(args.doc_tokens), prompts(args.chunk_tokens)
+
+
+def timed(run_all, prompts: list[list[int]], sync, generated: int = 0) -> dict:
+    sync()
+    started = time.perf_counter()
+    run_all(prompts)
+    sync()
+    seconds = time.perf_counter() - started
+    tokens = sum(map(len, prompts))
+    result = {"prompts": len(prompts), "input_tokens": tokens, "seconds": round(seconds, 3),
+              "input_tokens_per_s": round(tokens / seconds, 1)}
+    if generated:
+        result["max_new_tokens"] = generated
+    return result
+
+
+def padded_forward(runner, prompts: list[list[int]]) -> None:
+    """The old doc engine: fixed batches in input order, padded to their longest, logits of every position."""
+    import torch
+
+    for start in range(0, len(prompts), runner.batch_size):
+        input_ids, mask = runner.left_padded(prompts[start:start + runner.batch_size])
+        with torch.inference_mode():
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            runner.model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits[:, -1, :].float()
+
+
+def padding_share(groups: list[list[int]], lengths: list[int]) -> float:
+    padded = sum(len(group) * max(lengths[i] for i in group) for group in groups)
+    return round(1 - sum(lengths) / padded, 4) if padded else 0.0
+
+
+def run(args) -> dict:
+    import torch
+
+    from prox.models.engine import ModelRunner, length_buckets
+
+    docs, chunks, source = load_prompt_ids(args)
+    longest = max(map(len, docs + chunks)) + args.new_tokens
+    model = build_model(args.device, args.dtype, max(longest, 2048), SHAPES[args.shape or "released"])
+    runner = ModelRunner(model, args.device, pad_id=0, eos_id=2, batch_size=args.batch_size,
+                         token_budget=args.token_budget)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    continuous = args.chunk_engine == "continuous" or (args.chunk_engine == "auto" and args.device.startswith("cuda"))
+
+    def engine_generate(prompts):
+        if continuous:
+            return runner.generate_continuous(prompts, args.new_tokens)
+        return runner.bucketed(prompts, lambda batch: runner.generate_padded(batch, args.new_tokens))
+
+    def padded_generate(prompts):
+        order = sorted(prompts, key=len)
+        for start in range(0, len(order), args.batch_size):
+            runner.generate_padded(order[start:start + args.batch_size], args.new_tokens)
+
+    runner.bucketed(docs[:2], runner.next_token_logits)  # warm-up
+    engine_generate(chunks[:2])
+    results = {
+        "source": source, "chunk_engine_kind": "continuous batching" if continuous else "padded (length buckets)",
+        "doc_engine": timed(lambda p: runner.bucketed(p, runner.next_token_logits), docs, sync),
+        "doc_padded_forward": timed(lambda p: padded_forward(runner, p), docs, sync),
+        "chunk_engine": timed(engine_generate, chunks, sync, args.new_tokens),
+        "chunk_padded_generate": timed(padded_generate, chunks, sync, args.new_tokens),
+    }
+    lengths = list(map(len, docs))
+    results["doc_padding_share"] = {
+        "engine": padding_share(length_buckets(lengths, args.batch_size, args.token_budget), lengths),
+        "padded_forward": padding_share([list(range(i, min(i + args.batch_size, len(docs))))
+                                         for i in range(0, len(docs), args.batch_size)], lengths)}
+    for level, engine, baseline in (("doc", "doc_engine", "doc_padded_forward"),
+                                    ("chunk", "chunk_engine", "chunk_padded_generate")):
+        results[f"{level}_speedup"] = round(results[engine]["input_tokens_per_s"] /
+                                            results[baseline]["input_tokens_per_s"], 2)
     return results
 
 
@@ -253,28 +347,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", help="bfloat16 on GPU")
-    parser.add_argument("--docs", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--doc-tokens", type=int, default=256, help="2000 for the released setting")
-    parser.add_argument("--chunk-tokens", type=int, default=128, help="1500 for the released setting")
+    parser.add_argument("--docs", type=int, default=4, help="documents (pages) to take")
+    parser.add_argument("--batch-size", type=int, default=4, help="rows per batch (the baselines' batch size)")
+    parser.add_argument("--token-budget", type=int, default=32768, help="engine: padded tokens per forward pass")
+    parser.add_argument("--doc-tokens", type=int, default=256, help="random / --via-triton doc prompt length")
+    parser.add_argument("--chunk-tokens", type=int, default=128, help="random / --via-triton chunk prompt length")
     parser.add_argument("--new-tokens", type=int, default=8, help="256 for the released setting")
+    parser.add_argument("--prompts", help="`prox prompts` output (JSONL[.gz]) to take the prompts from")
+    parser.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="pages to make prompts from")
+    parser.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER, help="tokenizer folder for --pages")
+    parser.add_argument("--crop", type=int, default=None, help="crop every prompt to N ids (default 128 on CPU)")
+    parser.add_argument("--max-chunks", type=int, default=None, help="at most N chunk prompts (default --docs on CPU)")
+    parser.add_argument("--chunk-engine", choices=("auto", "continuous", "padded"), default="auto")
     parser.add_argument("--name", default=None, help="results file stem (default model_cpu / model_triton_cpu)")
     parser.add_argument("--via-triton", action="store_true", help="through prox model-server + TritonRefinerClient")
-    parser.add_argument("--shape", choices=sorted(SHAPES), default=None, help="--via-triton only (default tiny)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default=None,
+                        help="default: released (tiny with --via-triton)")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    on_cpu = not args.device.startswith("cuda")
     if args.via_triton:
         args.name = args.name or f"model_triton_{args.device.split(':')[0]}"
         args.shape = args.shape or "tiny"
-        results = {"settings": vars(args), "device": device_name(args.device), **run_triton_comparison(args)}
+        results = {"settings": _settings(args), "device": device_name(args.device), **run_triton_comparison(args)}
         text = triton_markdown(results)
     else:
-        args.name = args.name or "model_cpu"
-        if args.shape not in (None, "released"):
-            parser.error("without --via-triton the model is always the released shape")
-        results = {"settings": vars(args), "device": device_name(args.device), "shape": RELEASED_SHAPE, **run(args)}
+        args.name = args.name or ("model_cpu" if on_cpu else "model_gpu")
+        args.shape = args.shape or "released"
+        args.crop = args.crop if args.crop is not None else (128 if on_cpu else 0)
+        args.max_chunks = args.max_chunks if args.max_chunks is not None else (args.docs if on_cpu else 0)
+        results = {"settings": _settings(args), "device": device_name(args.device), "shape": SHAPES[args.shape],
+                   "versions": _versions(), **run(args)}
         text = markdown(results)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -282,16 +387,31 @@ def main() -> None:
     print(text)
 
 
+def _settings(args) -> dict:
+    return {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+
+
+def _versions() -> dict:
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
+
+
 def markdown(results: dict) -> str:
-    rows = [k for k in results if k.startswith(("doc_bs", "chunk_bs"))]
-    lines = [f"# Model throughput ({results['device']})", "", f"settings: `{json.dumps(results['settings'])}`", "",
-             "| run | batch | docs/s | tokens/s | p50 batch s | p99 batch s |", "|---|---|---|---|---|---|"]
-    for key in rows:
+    lines = [f"# Model engines vs padded baselines ({results['device']})", "",
+             f"prompts: {results['source']}; chunk engine: {results['chunk_engine_kind']}; "
+             f"versions: `{json.dumps(results['versions'])}`", "", f"settings: `{json.dumps(results['settings'])}`", "",
+             "| stage | run | prompts | input tokens | seconds | input tokens/s |", "|---|---|---|---|---|---|"]
+    for stage, key in (("doc", "doc_engine"), ("doc", "doc_padded_forward"), ("chunk", "chunk_engine"),
+                       ("chunk", "chunk_padded_generate")):
         r = results[key]
-        lines.append(f"| {key} | {r['batch_size']} | {r['documents_per_s']} | {r['tokens_per_s']} | "
-                     f"{r['batch_latency_p50_s']} | {r['batch_latency_p99_s']} |")
-    lines += ["", f"speed-up of batching vs batch 1 (same run): doc {results['doc_speedup_vs_bs1']}x, "
-              f"chunk {results['chunk_speedup_vs_bs1']}x", ""]
+        lines.append(f"| {stage} | {key} | {r['prompts']} | {r['input_tokens']} | {r['seconds']} | "
+                     f"{r['input_tokens_per_s']} |")
+    share = results["doc_padding_share"]
+    lines += ["", f"engine / baseline input tokens/s (same run): doc {results['doc_speedup']}x, "
+              f"chunk {results['chunk_speedup']}x; doc padding share: engine {share['engine']}, "
+              f"padded forward {share['padded_forward']}", ""]
     return "\n".join(lines)
 
 

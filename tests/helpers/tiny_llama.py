@@ -1,17 +1,20 @@
 """A seeded tiny LLaMA and SentencePiece tokenizer, built and trained in the test to emit known programs.
 
-The tokenizer is trained with sentencepiece, then wrapped as a transformers `LlamaTokenizer` (vocab and
-merges read with the sentencepiece processor: the protobuf-based converter clashes with the installed
-protobuf). The model memorises prompt -> program pairs built with `prox.models.prompts`, so a test can
-assert the exact programs that come back through Triton.
+The tokenizer is trained with sentencepiece (identity normalisation, like Llama-2's) and saved as the released
+model folders ship it: `tokenizer.model`, `tokenizer_config.json`, `special_tokens_map.json`, no
+`tokenizer.json`. The model memorises prompt -> program pairs built with `prox.models.prompts` (the backend's
+own prompts), so a test can assert the exact programs that come back through Triton.
 """
 from __future__ import annotations
 
+import json
 import random
+import shutil
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from prox.models.prompts import SYSTEM_PROMPT, chunk_prompt_ids, doc_prompt_ids, split_chunks
+from prox.models.prompts import SYSTEM_PROMPT, PromptBuilder
+from prox.models.tokenizer import ProxTokenizer, load_prox_tokenizer
 
 SEED = 0
 VOCAB_SIZE = 512
@@ -19,11 +22,12 @@ PROGRAM_VOCABULARY = [
     "keep_doc()", "drop_doc()", "keep_chunk()", "remove_lines(line_start=0, line_end=1)",
     'normalize(source_str="a", target_str="b")', "[INST] <<SYS>> <</SYS>> [/INST] [doc] [/doc]", SYSTEM_PROMPT,
 ]
+SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
 
-def train_tokenizer(directory: Path, corpus: Sequence[str]):
+def train_sentencepiece(directory: Path, corpus: Sequence[str]) -> Path:
+    """A BPE tokenizer.model with Llama-2's layout: <unk>=0, <s>=1, </s>=2, byte fallback, split digits."""
     import sentencepiece as spm
-    from transformers import LlamaTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
     sentences = [line for text in list(corpus) + PROGRAM_VOCABULARY for line in text.split("\n") if line] * 20
@@ -32,34 +36,40 @@ def train_tokenizer(directory: Path, corpus: Sequence[str]):
         sentence_iterator=iter(sentences), model_prefix=str(prefix), vocab_size=VOCAB_SIZE, model_type="bpe",
         byte_fallback=True, character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
         split_digits=True, minloglevel=2, seed_sentencepiece_size=100000, num_threads=1,
+        normalization_rule_name="identity", remove_extra_whitespaces=False,
     )
-    processor = spm.SentencePieceProcessor(model_file=f"{prefix}.model")
-    vocab = {processor.id_to_piece(i): i for i in range(processor.get_piece_size())}
-    return LlamaTokenizer(vocab=vocab, merges=_bpe_merges(processor, vocab), legacy=False)
+    return Path(f"{prefix}.model")
 
 
-def _bpe_merges(processor, vocab: Mapping[str, int]) -> list[tuple[str, str]]:
-    merges = []
-    for piece, rank in sorted(vocab.items(), key=lambda item: item[1]):
-        if processor.is_control(rank) or processor.is_byte(rank) or processor.is_unknown(rank):
-            continue
-        pairs = [(piece[:k], piece[k:]) for k in range(1, len(piece)) if piece[:k] in vocab and piece[k:] in vocab]
-        merges += sorted(pairs, key=lambda pair: (vocab[pair[0]], vocab[pair[1]]))
-    return merges
+def save_hub_layout_tokenizer(model_file: Path, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model_file, directory / "tokenizer.model")
+    config = {"tokenizer_class": "LlamaTokenizer", "legacy": False, "add_bos_token": True, "add_eos_token": False,
+              **SPECIAL}
+    (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    (directory / "special_tokens_map.json").write_text(json.dumps(SPECIAL, indent=2))
+
+
+def train_tokenizer(directory: Path, corpus: Sequence[str]) -> ProxTokenizer:
+    """Train a tokenizer on `corpus`, save it in the hub layout in `directory`, load it as the backend does."""
+    save_hub_layout_tokenizer(train_sentencepiece(directory / "spm", corpus), directory)
+    return load_prox_tokenizer(directory)
 
 
 def training_pairs(tokenizer, doc_programs: Mapping[str, str], chunk_programs: Mapping[str, Sequence[str]],
                    chunk_tokens: int) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, target ids) for every doc and every chunk; chunk programs are listed per chunk."""
-    def target(program: str) -> list[int]:
-        return tokenizer.encode(program, add_special_tokens=False) + [tokenizer.eos_token_id]
+    prompts = PromptBuilder(tokenizer, chunk_tokens=chunk_tokens)
 
-    pairs = [(doc_prompt_ids(tokenizer, text), target(program)) for text, program in doc_programs.items()]
+    def target(program: str) -> list[int]:
+        return tokenizer.slow_encode(program) + [tokenizer.eos_token_id]
+
+    pairs = [(prompts.doc_ids(text), target(program)) for text, program in doc_programs.items()]
     for text, programs in chunk_programs.items():
-        chunks = split_chunks(tokenizer, text, chunk_tokens)
+        chunks = prompts.chunk_prompts(text)
         if len(chunks) != len(programs):
             raise ValueError(f"{len(chunks)} chunks but {len(programs)} programs for {text[:40]!r}")
-        pairs += [(chunk_prompt_ids(tokenizer, chunk), target(p)) for chunk, p in zip(chunks, programs)]
+        pairs += [(chunk.ids, target(p)) for chunk, p in zip(chunks, programs)]
     return pairs
 
 
@@ -101,13 +111,14 @@ def train(model, pairs: list[tuple[list[int], list[int]]], steps: int = 300, lr:
 
 def build_tiny_llama(directory: Path, doc_programs: Mapping[str, str], chunk_programs: Mapping[str, Sequence[str]],
                      chunk_tokens: int) -> Path:
-    """Train tokenizer + model on the given prompt -> program pairs and save both to `directory`."""
-    tokenizer = train_tokenizer(directory / "spm", list(doc_programs) + list(chunk_programs))
+    """Train tokenizer + model on the given prompt -> program pairs; save both to `directory` (hub layout)."""
+    tokenizer = train_tokenizer(directory, list(doc_programs) + list(chunk_programs))
     pairs = training_pairs(tokenizer, doc_programs, chunk_programs, chunk_tokens)
     model = tiny_llama(len(tokenizer), max_positions=max(len(p) + len(t) for p, t in pairs) + 64)
     final_loss = train(model, pairs)
     if final_loss > 0.05:
         raise RuntimeError(f"tiny LLaMA did not memorise its programs (loss {final_loss:.3f})")
     model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+    model.generation_config.save_pretrained(directory)
+    shutil.rmtree(directory / "spm")
     return directory

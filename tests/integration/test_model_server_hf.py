@@ -100,6 +100,43 @@ def test_generate_decoding_writes_the_same_programs_in_process(tiny_llama_dir):
     assert [d.keep_prob for d in decisions] == [0.0 if p == "drop_doc()" else 1.0 for p in DOC_PROGRAMS.values()]
 
 
+@pytest.fixture(scope="module")
+def chunk_writer(tiny_llama_dir):
+    from prox.models.hf import HFChunkWriter
+
+    return HFChunkWriter(str(tiny_llama_dir), chunk_tokens=CHUNK_TOKENS)
+
+
+def test_the_model_sees_exactly_the_prompts_prox_prompts_reports(chunk_writer, tiny_llama_dir):
+    from prox.models.prompts import load_prompt_builder
+
+    text = next(iter(CHUNK_PROGRAMS))
+    assert chunk_writer.prompts.chunk_prompts(text) == load_prompt_builder(tiny_llama_dir, chunk_tokens=CHUNK_TOKENS)\
+        .chunk_prompts(text)
+
+
+def test_an_empty_document_sends_no_chunk(chunk_writer):
+    assert chunk_writer.write([""]) == [ChunkDecision("", [])]
+
+
+def test_a_chunk_longer_than_the_context_is_not_run_and_is_counted(chunk_writer):
+    text, programs = next(iter(CHUNK_PROGRAMS.items()))
+    too_long = " ".join(["river"] * chunk_writer.prompts.context_tokens)  # one line: its own chunk, over the context
+    before = chunk_writer.chunks_not_sent
+    (decision,) = chunk_writer.write([text + "\n" + too_long])
+    assert decision.program == "\n".join(programs + [""])  # the unsent chunk's program is empty, as vLLM's was
+    assert decision.chunk_ranges == [(0, 3), (4, 5), (6, 6)]
+    assert chunk_writer.chunks_not_sent == before + 1
+
+
+def test_continuous_batching_writes_the_same_programs_as_padded_generate(tiny_llama_dir, chunk_writer):
+    from prox.models.hf import HFChunkWriter
+
+    continuous = HFChunkWriter(str(tiny_llama_dir), chunk_tokens=CHUNK_TOKENS, chunk_engine="continuous")
+    texts = list(CHUNK_PROGRAMS) + list(DOC_PROGRAMS)
+    assert continuous.write(texts) == chunk_writer.write(texts)
+
+
 @pytest.mark.parametrize("missing", ["model", "tokenizer"])
 def test_missing_model_or_tokenizer_is_a_one_line_startup_error(tmp_path, tiny_llama_dir, missing):
     model_dir = tmp_path / "model"
@@ -111,3 +148,30 @@ def test_missing_model_or_tokenizer_is_a_one_line_startup_error(tmp_path, tiny_l
     assert done.returncode != 0
     assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("prox model-server: error:")
     assert str(model_dir) in done.stderr
+
+
+def test_the_gpu_benchmark_runs_engines_and_baselines_on_prox_prompts_output(tiny_llama_dir, tmp_path):
+    """benchmarks/bench_model.py as documented in results/model_gpu.md, on CPU with a tiny model."""
+    import argparse
+    import importlib.util
+    import json
+
+    from prox.cli.main import main
+    from tests.fixtures.paths import REPO
+
+    documents = tmp_path / "docs.jsonl"
+    documents.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(CHUNK_PROGRAMS)))
+    prompts = tmp_path / "prompts.jsonl.gz"
+    assert main(["prompts", "--model", str(tiny_llama_dir), "--input", str(documents), "--output", str(prompts)]) == 0
+    spec = importlib.util.spec_from_file_location("bench_model", REPO / "benchmarks" / "bench_model.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = argparse.Namespace(device="cpu", dtype="float32", docs=2, batch_size=2, token_budget=4096, doc_tokens=0,
+                              chunk_tokens=0, new_tokens=2, prompts=str(prompts), crop=0, max_chunks=0,
+                              chunk_engine="padded", shape="tiny")
+    results = bench.run(args)
+    assert results["doc_engine"]["prompts"] == results["doc_padded_forward"]["prompts"] == 2
+    assert results["chunk_engine"]["input_tokens"] == results["chunk_padded_generate"]["input_tokens"] > 0
+    assert "prox prompts output" in results["source"]
+    assert "| chunk | chunk_padded_generate |" in bench.markdown({**results, "settings": {}, "device": "cpu",
+                                                                "versions": {}})

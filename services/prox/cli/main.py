@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "prox.cli.schema",       # schema
     "prox.executor.cli",     # execute
     "prox.eval.cli",         # eval
+    "prox.cli.prompts",      # prompts
 )
 
 
