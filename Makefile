@@ -58,7 +58,7 @@ run: install
 	$(BIN)/prox local --input examples/wcxb-sample.jsonl.gz --output out/refined.jsonl \
 		--dropped out/dropped.jsonl --dlq out/dlq.jsonl
 
-test: install kafka-jars
+test: install kafka-jars fidelity-venv
 	$(BIN)/python -m pytest -q
 
 test-unit: install

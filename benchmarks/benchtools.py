@@ -43,14 +43,13 @@ def _version(distribution: str) -> str | None:
 
 def start_model_server(log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
     """`prox model-server ARGS` on free ports, logging to `log_path`; returns the process and its gRPC address."""
+    from prox.common import processes
     from prox.common.broker import free_port
 
     http, grpc, metrics = free_port(), free_port(), free_port()
     command = [sys.executable, "-m", "prox.cli.main", "model-server", *args, "--http-port", str(http),
                "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    process = processes.spawn(command, {**os.environ, "HF_HUB_OFFLINE": "1"}, log_path)
     return process, f"127.0.0.1:{grpc}"
 
 

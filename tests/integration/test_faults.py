@@ -27,7 +27,7 @@ async def fault_stack(tmp_path_factory):
 
 @pytest.mark.parametrize("service", ["doc-refiner", "chunk-refiner", "executor"])
 async def test_sigkill_a_service_mid_stream_loses_nothing(fault_stack, service, record_property):
-    duplicates = await sigkill_scenario(fault_stack, service, tag=f"kill-{service}")
+    duplicates = (await sigkill_scenario(fault_stack, service, tag=f"kill-{service}")).duplicates
     record_property("duplicates", duplicates)
     print(f"\nSIGKILL {service}: 240 documents, {duplicates} duplicates after restart")
 
@@ -37,7 +37,7 @@ async def test_model_server_outage_longer_than_backoff_ceiling(fault_stack):
 
 
 async def test_model_server_restarted_five_times_in_a_row_dead_letters_nothing(fault_stack):
-    duplicates = await model_server_restarts_scenario(fault_stack, tag="restarts", restarts=5, count=160)
+    duplicates = (await model_server_restarts_scenario(fault_stack, tag="restarts", restarts=5, count=160)).duplicates
     print(f"\nmodel server restarted 5 times: 160 documents, {duplicates} duplicates, 0 dead letters")
 
 

@@ -2,15 +2,15 @@
 idempotent producer, aborted-transaction filtering, a broker restart and the broker's own size limit."""
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
-from tests.fixtures.scenarios import (check_accounted, documents, model_server_outage_scenario, poison_scenario,
-                                      replica_failover_scenario, sigkill_scenario, stream, wait_for_progress)
+from tests.fixtures.scenarios import (broker_restart_scenario, check_accounted, documents,
+                                      model_server_outage_scenario, poison_scenario, replica_failover_scenario,
+                                      sigkill_scenario)
 from tests.fixtures.stack import start_stack
 from tests.helpers.kafka import produce
 
@@ -37,7 +37,7 @@ async def test_idempotent_producer_is_on_and_works(kafka_stack):
 
 @pytest.mark.parametrize("service", ["doc-refiner", "chunk-refiner", "executor"])
 async def test_sigkill_a_service_on_real_kafka(kafka_stack, service):
-    duplicates = await sigkill_scenario(kafka_stack, service, tag=f"rk-kill-{service}", count=200)
+    duplicates = (await sigkill_scenario(kafka_stack, service, tag=f"rk-kill-{service}", count=200)).duplicates
     print(f"\nSIGKILL {service} on Apache Kafka: 200 documents, {duplicates} duplicates after restart")
 
 
@@ -85,9 +85,5 @@ async def test_aborted_transactions_are_not_read(real_kafka):
 async def test_broker_restart_mid_stream_loses_nothing(kafka_stack, real_kafka):
     if real_kafka.restart is None:
         pytest.skip(f"the tier does not own the broker at {real_kafka.bootstrap_servers}, so cannot restart it")
-    docs = documents("rk-restart", 200)
-    producing = asyncio.create_task(stream(kafka_stack, docs))
-    await wait_for_progress(kafka_stack, [d["id"] for d in docs], at_least=20)
-    real_kafka.restart()  # in this thread: the broker dies with the thread that started it (PDEATHSIG)
-    await producing
-    await check_accounted(kafka_stack, docs, timeout_s=400)
+    duplicates = (await broker_restart_scenario(kafka_stack, real_kafka.restart, "rk-restart", count=200)).duplicates
+    print(f"\nbroker restarted mid-stream: 200 documents, {duplicates} duplicates")
