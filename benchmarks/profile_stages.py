@@ -51,10 +51,7 @@ class CountingStage:
     """Delegates to a stage and counts the records it has processed."""
 
     def __init__(self, stage):
-        self.stage, self.name, self.processed = stage, stage.name, 0
-
-    def input_topics(self):
-        return self.stage.input_topics()
+        self.stage, self.name, self.accepts, self.processed = stage, stage.name, stage.accepts, 0
 
     async def start(self):
         await self.stage.start()

@@ -1,6 +1,8 @@
 """Topic names and the wire format each topic carries."""
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 RAW = "prox.raw"
@@ -12,6 +14,9 @@ DROPPED = "prox.dropped"
 DLQ = "prox.dlq"
 
 ALL = (RAW, DOC_PROGRAMS, KEPT, CHUNK_PROGRAMS, REFINED, DROPPED, DLQ)
+
+# A topic's role in the pipeline: the name of its `Topics` field, and the key of `codec.TOPIC_FORMATS`.
+Role = Literal["raw", "doc_programs", "kept", "chunk_programs", "refined", "dropped", "dlq"]
 
 
 class Topics(msgspec.Struct, kw_only=True):
@@ -27,3 +32,16 @@ class Topics(msgspec.Struct, kw_only=True):
 
     def all(self) -> list[str]:
         return [getattr(self, f) for f in self.__struct_fields__]
+
+    def name(self, role: Role) -> str:
+        """The configured topic name of a role."""
+        if role not in self.__struct_fields__:
+            raise KeyError(f"no topic role {role!r}; roles: {', '.join(self.__struct_fields__)}")
+        return getattr(self, role)
+
+    def role_of(self, topic: str) -> Role:
+        """The role of a configured topic name (the first, if two roles share a topic)."""
+        for role in self.__struct_fields__:
+            if getattr(self, role) == topic:
+                return role
+        raise KeyError(f"topic {topic!r} has no role in this configuration")

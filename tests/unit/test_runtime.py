@@ -16,15 +16,22 @@ import prox.common.runtime as runtime
 from prox.common import metrics
 from prox.common.config import Settings
 from prox.common.runtime import StreamService
-from prox.common.stage import Failure, InfrastructureError, Output
-from prox_proto import DeadLetter, decode_json
+from prox.common.stage import Emit, Failure, InfrastructureError
+from prox_proto import DeadLetter, RawDocument, RefinedDocument, decode_json, encode_json
 
-TOPIC = "in"
+TOPIC = Settings().topics.raw
+OUT = Settings().topics.refined
 
 
 def records(count: int, partition: int = 0) -> list:
+    """The testing source: raw documents v0, v1, ... as the broker would hand them over."""
     return [SimpleNamespace(topic=TOPIC, partition=partition, offset=offset, key=f"k{offset}".encode(),
-                            value=f"v{offset}".encode(), timestamp=0, headers=()) for offset in range(count)]
+                            value=encode_json(RawDocument(id=f"k{offset}", text=f"v{offset}")), timestamp=0,
+                            headers=()) for offset in range(count)]
+
+
+def texts(values: list[bytes]) -> list[str]:
+    return [decode_json(value, RefinedDocument).text for value in values]
 
 
 class FakeProducer:
@@ -49,23 +56,22 @@ class FakeProducer:
 
 
 class EchoStage:
-    """Copies each record to `out`; raises for poison values, or as `fail_with` says."""
+    """Emits each raw document as refined; raises for poison texts, or as `fail_with` says."""
 
     name = "echo"
+    accepts = {"raw": RawDocument}
 
     def __init__(self, poison=(), fail_with=None):
         self.poison, self.fail_with, self.calls = set(poison), list(fail_with or []), 0
-
-    def input_topics(self):
-        return [TOPIC]
 
     async def process(self, batch):
         self.calls += 1
         if self.fail_with:
             raise self.fail_with.pop(0)
-        if any(record.value in self.poison for record in batch):
+        if any(incoming.message.text in self.poison for incoming in batch):
             raise ValueError("poison in batch")
-        return [[Output(topic="out", key=record.key, value=record.value)] for record in batch]
+        return [[Emit("refined", RefinedDocument(id=incoming.message.id, text=incoming.message.text, dropped=False),
+                      "refined")] for incoming in batch]
 
 
 @pytest.fixture(autouse=True)
@@ -92,19 +98,19 @@ def dead_letters(producer) -> list[DeadLetter]:
 
 async def test_a_poison_record_is_bisected_out_and_the_rest_flows():
     batch, producer = records(8), FakeProducer()
-    service = service_for(EchoStage(poison={b"v5"}), producer, batch)
+    service = service_for(EchoStage(poison={"v5"}), producer, batch)
     await service._handle_guarded(batch, 0.0)
-    assert producer.values("out") == [f"v{i}".encode() for i in range(8) if i != 5]
+    assert texts(producer.values(OUT)) == [f"v{i}" for i in range(8) if i != 5]
     assert [(letter.reason, letter.offset) for letter in dead_letters(producer)] == [("processing_error", 5)]
     assert committable(service) == {0: 8}
 
 
 async def test_output_over_the_broker_limit_becomes_a_dead_letter_for_that_record_only():
-    too_large = lambda topic, value: MessageSizeTooLargeError() if value == b"v2" else None  # noqa: E731
+    too_large = lambda topic, value: MessageSizeTooLargeError() if b'"v2"' in value and topic == OUT else None  # noqa: E731
     batch, producer = records(4), FakeProducer(too_large)
     service = service_for(EchoStage(), producer, batch)
     await service._handle_guarded(batch, 0.0)
-    assert producer.values("out") == [b"v0", b"v1", b"v3"]
+    assert texts(producer.values(OUT)) == ["v0", "v1", "v3"]
     assert [(letter.reason, letter.offset) for letter in dead_letters(producer)] == [("output_too_large", 2)]
     assert committable(service) == {0: 4}
 
@@ -115,17 +121,17 @@ async def test_a_dependency_that_is_down_is_waited_for_and_nothing_is_dead_lette
     stage = EchoStage(fail_with=down)
     service = service_for(stage, producer, batch)
     await service._handle_guarded(batch, 0.0)
-    assert stage.calls == 6 and producer.values("out") == [b"v0", b"v1", b"v2"]
+    assert stage.calls == 6 and texts(producer.values(OUT)) == ["v0", "v1", "v2"]
     assert dead_letters(producer) == [] and committable(service) == {0: 3}
 
 
 async def test_a_broker_error_on_produce_is_retried_until_acknowledged():
     failures = iter([KafkaConnectionError(), KafkaConnectionError()])
-    flaky = lambda topic, value: next(failures, None) if value == b"v1" else None  # noqa: E731
+    flaky = lambda topic, value: next(failures, None) if b'"v1"' in value else None  # noqa: E731
     batch, producer = records(3), FakeProducer(flaky)
     service = service_for(EchoStage(), producer, batch)
     await service._handle_guarded(batch, 0.0)
-    assert sorted(producer.values("out")) == [b"v0", b"v1", b"v2"] and committable(service) == {0: 3}
+    assert sorted(texts(producer.values(OUT))) == ["v0", "v1", "v2"] and committable(service) == {0: 3}
 
 
 async def test_an_unexpected_error_in_handling_is_retried_and_the_partition_commits():
@@ -143,7 +149,7 @@ async def test_an_unexpected_error_in_handling_is_retried_and_the_partition_comm
     before = metrics.UNEXPECTED_ERRORS.labels("echo")._value.get()
     await service._handle_guarded(batch, 0.0)
     assert metrics.UNEXPECTED_ERRORS.labels("echo")._value.get() == before + 1
-    assert producer.values("out") == [b"v0", b"v1", b"v2", b"v3"] and committable(service) == {0: 4}
+    assert texts(producer.values(OUT)) == ["v0", "v1", "v2", "v3"] and committable(service) == {0: 4}
 
 
 async def test_an_error_that_persists_dead_letters_exactly_those_records():
@@ -169,6 +175,18 @@ async def test_failures_returned_by_the_stage_go_to_the_dead_letter_topic_with_t
     service = service_for(Refusing(), producer, batch)
     await service._handle_guarded(batch, 0.0)
     assert [letter.reason for letter in dead_letters(producer)] == ["invalid_message"] * 2
+
+
+async def test_the_runtime_decodes_for_the_stage_and_dead_letters_what_does_not_decode():
+    batch, producer = records(3), FakeProducer()
+    batch[1].value = b'{"id": "k1"}'  # no text: not a RawDocument
+    batch[2].value = b"{not json"
+    stage = EchoStage()
+    service = service_for(stage, producer, batch)
+    await service._handle_guarded(batch, 0.0)
+    assert texts(producer.values(OUT)) == ["v0"]
+    assert [(letter.reason, letter.offset) for letter in dead_letters(producer)] == [
+        ("invalid_message", 1), ("undecodable", 2)]
 
 
 def test_the_stall_detector_measures_time_without_commit_progress_while_lagging(monkeypatch):

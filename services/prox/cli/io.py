@@ -125,7 +125,8 @@ def run_consume(args) -> int:
     from ..common.config import load_settings
 
     settings = load_settings(args)
-    topic = getattr(settings.topics, args.topic, args.topic) if args.topic.isidentifier() else args.topic
+    roles = settings.topics.__struct_fields__
+    topic = settings.topics.name(args.topic) if args.topic in roles else args.topic
     return asyncio.run(_consume(settings, topic, args))
 
 

@@ -105,7 +105,6 @@ class LocalStack:
         self.broker = None if external_kafka else EmbeddedBroker(log_path=self.logs / "broker.log")
         self.triton_ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
         self.children: dict[str, Child] = {}
-        self.held: set[str] = set()  # children stopped on purpose: not restarted until resumed
         self.stopping = False
 
     # --- addresses --------------------------------------------------------------------------
@@ -176,6 +175,10 @@ class LocalStack:
         key = name if replica == 0 else f"{name}-{replica}"
         self.children[key] = Child(key, _prox_command("service", name), env, self.logs / f"{key}.log")
 
+    def supervises(self, child: Child) -> bool:
+        """Whether `check()` restarts this child when it dies."""
+        return not self.stopping
+
     def check(self) -> list[str]:
         """Restart dead children; returns their names.
 
@@ -188,7 +191,7 @@ class LocalStack:
             )
         restarted = []
         for child in self.children.values():
-            if not self.stopping and child.name not in self.held and not child.alive():
+            if self.supervises(child) and not child.alive():
                 child.record_exit()
                 child.restarts += 1
                 log.warning("%s exited with code %s; restarting (restart #%d, log %s)", child.name,
@@ -223,26 +226,6 @@ class LocalStack:
                 pending = still
                 if pending:
                     await asyncio.sleep(0.5)
-
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """OS-level kill of one child (for fault tests); `check()` restarts it."""
-        self.children[name].process.send_signal(sig)
-        self.children[name].process.wait()
-        processes.kill_group(self.children[name].process)
-
-    def hold(self, name: str, sig: int = signal.SIGTERM) -> None:
-        """Stop one child and keep it down (outage and failover tests)."""
-        self.held.add(name)
-        child = self.children[name]
-        if sig == signal.SIGTERM:
-            child.stop()
-        else:
-            self.kill(name, sig)
-
-    def release(self, name: str) -> None:
-        self.held.discard(name)
-        if not self.children[name].alive():
-            self.children[name].start()
 
     def stop(self) -> None:
         self.stopping = True

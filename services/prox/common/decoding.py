@@ -1,4 +1,4 @@
-"""Decoding a Kafka record into its topic's message, or a dead-letter reason."""
+"""Decoding a Kafka record into the message its topic role carries, or a dead-letter reason."""
 from __future__ import annotations
 
 from typing import Any, Optional, Union
@@ -6,12 +6,12 @@ from typing import Any, Optional, Union
 import msgspec
 
 from prox_proto import UnsupportedVersion, decode_for
+from prox_proto.topics import Role
 
 from .stage import Failure
 
 
-def decode_record(record, role: str, max_bytes: Optional[int] = None) -> Union[Any, Failure]:
-    value = record.value
+def decode_message(value: Optional[bytes], role: Role, max_bytes: Optional[int] = None) -> Union[Any, Failure]:
     if value is None:
         return Failure("undecodable", "EmptyMessage", "the message has no value")
     if max_bytes is not None and len(value) > max_bytes:

@@ -18,12 +18,15 @@ from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeEr
 
 from . import metrics
 from .backoff import Backoff
+from prox_proto import encode_for
+
 from .config import Settings, kafka_client_options
 from .dlq import dead_letter
 from .http import start_http
 from .logs import log_event
 from .offsets import OffsetTracker
-from .stage import Failure, InfrastructureError, Output, Result, Stage
+from .decoding import decode_message
+from .stage import Emit, Failure, Incoming, InfrastructureError, Output, Result, Stage
 
 log = logging.getLogger("prox.runtime")
 
@@ -51,6 +54,7 @@ class StreamService:
         self.stage = stage
         self.settings = settings
         self.name = stage.name
+        self.roles = {settings.topics.name(role): role for role in stage.accepts}  # input topic -> role
         self.group_id = settings.group_id or f"prox-{stage.name}"
         self.tracker = OffsetTracker()
         self.tasks: set[asyncio.Task] = set()
@@ -81,10 +85,10 @@ class StreamService:
             fetch_max_bytes=max(52_428_800, self.settings.max_message_bytes * 4),
             max_partition_fetch_bytes=max(1_048_576, 2 * self.settings.max_message_bytes + 65_536),
         )
-        self.consumer.subscribe(self.stage.input_topics(), listener=_Rebalance(self))
+        self.consumer.subscribe(list(self.roles), listener=_Rebalance(self))
         await self.consumer.start()
         log_event(log, logging.INFO, "service started", service=self.name, group=self.group_id,
-                  topics=self.stage.input_topics(), http_port=self.settings.http_port)
+                  topics=list(self.roles), http_port=self.settings.http_port)
 
     def is_ready(self) -> bool:
         return self.joined and self.stage.ready() and not self.stopping.is_set()
@@ -175,35 +179,58 @@ class StreamService:
             self._count(record_outputs)
         metrics.IN_FLIGHT.labels(self.name).set(self.tracker.in_flight())
 
+    def _decode(self, record) -> Incoming | Failure:
+        """The record as its topic's message type; the size limit applies where documents enter (raw)."""
+        role = self.roles[record.topic]
+        limit = self.settings.max_message_bytes if role == "raw" else None
+        message = decode_message(record.value, role, limit)
+        return message if isinstance(message, Failure) else Incoming(role, message, record.timestamp)
+
     async def _process(self, records: list) -> list[Result]:
-        """The stage's results; a dependency that is down is waited for, never blamed on the records."""
+        """Decode, then the stage's results; a dependency that is down is waited for, never blamed on the
+        records."""
+        results: list = [self._decode(record) for record in records]
+        valid = [index for index, decoded in enumerate(results) if isinstance(decoded, Incoming)]
+        for index, result in zip(valid, await self._process_retrying([results[i] for i in valid])):
+            results[index] = result
+        return results
+
+    async def _process_retrying(self, batch: list[Incoming]) -> list[Result]:
+        if not batch:
+            return []
         backoff = Backoff(*RETRY_BACKOFF_S)
         while True:
             try:
-                return await self._process_isolating(records)
+                return await self._process_isolating(batch)
             except InfrastructureError as exc:
                 metrics.INFRASTRUCTURE_RETRIES.labels(self.name).inc()
                 delay = backoff.delay()
                 log_event(log, logging.WARNING, "dependency unavailable; retrying the batch", service=self.name,
-                          records=len(records), error=str(exc)[:500], retry_in_s=round(delay, 2))
+                          records=len(batch), error=str(exc)[:500], retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
 
-    async def _process_isolating(self, records: list) -> list[Result]:
+    async def _process_isolating(self, batch: list[Incoming]) -> list[Result]:
         try:
-            return await self.stage.process(records)
+            return await self.stage.process(batch)
         except InfrastructureError:
             raise
         except Exception:  # a bug or an unexpected input: isolate the message(s) that cause it
-            if len(records) == 1:
+            if len(batch) == 1:
                 log.exception("processing failed", extra={"fields": {"service": self.name}})
-                return [Failure("processing_error", "ProcessingError", _last_error())]
-            middle = len(records) // 2
-            return await self._process_isolating(records[:middle]) + await self._process_isolating(records[middle:])
+                return [Failure("processing_error", "ProcessingError", _last_error(), _doc_id(batch[0]))]
+            middle = len(batch) // 2
+            return await self._process_isolating(batch[:middle]) + await self._process_isolating(batch[middle:])
 
     def _outputs_of(self, record, result: Result) -> list[Output]:
         if isinstance(result, Failure):
             return [self._dead_letter(record, result.reason, result.error_class, result.error, result.doc_id)]
-        return result
+        return [self._encode(emit) for emit in result]
+
+    def _encode(self, emit: Emit) -> Output:
+        message = emit.message
+        return Output(topic=self.settings.topics.name(emit.role), key=message.id.encode(),
+                      value=encode_for(emit.role, message), outcome=emit.outcome,
+                      ingest_time=getattr(message, "ingest_time", None), words=emit.words)
 
     def _dead_letter(self, record, reason: str, error_class: str, error: str, doc_id=None) -> Output:
         return dead_letter(record, reason=reason, error_class=error_class, error=error,
@@ -325,6 +352,10 @@ class StreamService:
                       partition=f"{tp.topic}:{tp.partition}", lag=lag, stalled_s=round(stalled),
                       in_flight=self.tracker.in_flight([tp]))
         self.commit_moved_at[tp] = (committed, since, warned)
+
+
+def _doc_id(incoming: Incoming) -> str | None:
+    return getattr(incoming.message, "id", None)
 
 
 def _last_error() -> str:

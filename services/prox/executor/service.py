@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-from prox_proto import ChunkProgram, DocProgram, KeptDocument, RefinedDocument, encode_for
+import msgspec
+
+from prox_proto import ChunkProgram, DocProgram, KeptDocument, RefinedDocument
 
 from ..common import metrics
 from ..common.config import Settings
-from ..common.decoding import decode_record
-from ..common.stage import Failure, Output, Result
+from ..common.stage import Emit, Incoming, Result
 from . import execute_document
 from .program import error_kind
 
@@ -19,14 +20,11 @@ DOC_LEVEL_ERROR_KINDS = {"no_decision"}
 
 class ExecutorStage:
     name = "executor"
+    accepts = {"doc_programs": DocProgram, "chunk_programs": ChunkProgram}
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.topics = settings.topics
         self.options = settings.executor.options()
-
-    def input_topics(self) -> list[str]:
-        return [self.topics.doc_programs, self.topics.chunk_programs]
 
     async def start(self) -> None:
         pass
@@ -37,15 +35,9 @@ class ExecutorStage:
     async def close(self) -> None:
         pass
 
-    async def process(self, records: Sequence) -> list[Result]:
-        return [self._one(record) for record in records]
-
-    def _one(self, record) -> Result:
-        if record.topic == self.topics.chunk_programs:
-            message = decode_record(record, "chunk_programs")
-            return message if isinstance(message, Failure) else self._run_chunk_program(message)
-        message = decode_record(record, "doc_programs")
-        return message if isinstance(message, Failure) else self._run_doc_program(message)
+    async def process(self, batch: Sequence[Incoming]) -> list[Result]:
+        return [self._run_chunk_program(incoming.message) if incoming.role == "chunk_programs"
+                else self._run_doc_program(incoming.message) for incoming in batch]
 
     def _run_doc_program(self, message: DocProgram) -> Result:
         started = time.perf_counter()
@@ -54,11 +46,9 @@ class ExecutorStage:
         metrics.WORDS_IN.labels(self.name).inc(execution.report.words_in)
         timings = {**message.timings, "executor_doc_s": round(time.perf_counter() - started, 6)}
         if execution.dropped:
-            return [self._output("dropped", _refined(message, execution, timings, models=[message.doc_model]))]
-        fields = {name: getattr(message, name) for name in message.__struct_fields__}
-        kept = KeptDocument(**{**fields, "timings": timings})
-        return [Output(topic=self.topics.kept, key=kept.id.encode(), value=encode_for("kept", kept),
-                       outcome="kept", ingest_time=kept.ingest_time)]
+            return [Emit("dropped", _refined(message, execution, timings, models=[message.doc_model]), "dropped")]
+        kept = KeptDocument(**{**msgspec.structs.asdict(message), "timings": timings})
+        return [Emit("kept", kept, "kept")]
 
     def _run_chunk_program(self, message: ChunkProgram) -> Result:
         started = time.perf_counter()
@@ -70,11 +60,7 @@ class ExecutorStage:
         refined = _refined(message, execution, timings, models=[message.doc_model, message.chunk_model],
                            chunk_program=message.chunk_program, chunk_ranges=message.chunk_ranges)
         role = "dropped" if execution.dropped else "refined"
-        return [self._output(role, refined, words=0 if execution.dropped else execution.report.words_out)]
-
-    def _output(self, role: str, message: RefinedDocument, words: int = 0) -> Output:
-        return Output(topic=getattr(self.topics, role), key=message.id.encode(), value=encode_for(role, message),
-                      outcome=role, ingest_time=message.ingest_time, words=words)
+        return [Emit(role, refined, role, words=0 if execution.dropped else execution.report.words_out)]
 
 
 def _refined(message: DocProgram, execution, timings, models, chunk_program=None, chunk_ranges=()) -> RefinedDocument:

@@ -4,19 +4,10 @@ The services never import this: they reach writers through Triton (see `client.p
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
 from prox_proto import ModelInfo
-
-
-class DocDecision(NamedTuple):
-    program: str  # "keep_doc()" or "drop_doc()" (or whatever the model wrote)
-    keep_prob: float  # in [0, 1]
-
-
-class ChunkDecision(NamedTuple):
-    program: str  # the whole document's chunk program, global line numbers, chunk programs joined by "\n"
-    chunk_ranges: list[tuple[int, int]]  # [first_line, last_line] (inclusive) of each chunk
+from prox_proto.triton import ChunkDecision, DocDecision  # noqa: F401  (what writers return)
 
 
 class DocWriter(Protocol):

@@ -15,7 +15,6 @@ Every gRPC status is classified on purpose (`STATUS_MEANING`):
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -29,10 +28,9 @@ from prox.common.backoff import Backoff
 from prox.common.metrics import TRITON_BATCH_SIZE, TRITON_ERRORS, TRITON_REQUEST_SECONDS, TRITON_RETRIES
 from prox.common.stage import InfrastructureError
 from prox_proto import ModelInfo
+from prox_proto.triton import (CHUNK_MODEL, CHUNK_RANGES, DOC_MODEL, KEEP_PROB, MODELS, PROGRAM, TEXT, ChunkDecision,
+                               DocDecision, decode_chunk_ranges)
 
-from .backends import ChunkDecision, DocDecision
-
-DOC_MODEL, CHUNK_MODEL = "prox_doc", "prox_chunk"
 T = TypeVar("T")
 log = logging.getLogger("prox.triton")
 
@@ -160,7 +158,7 @@ class TritonRefinerClient:
             raise _Failed(*classify(exc), exc) from exc
 
     # --- readiness and model metadata ---------------------------------------------------------
-    async def wait_ready(self, timeout_s: Optional[float] = None, models: Sequence[str] = (DOC_MODEL, CHUNK_MODEL)):
+    async def wait_ready(self, timeout_s: Optional[float] = None, models: Sequence[str] = MODELS):
         """Wait until the server and `models` are ready (Triton's definition), retrying with backoff."""
         try:
             return await self._until_ready(models, timeout_s)
@@ -252,7 +250,7 @@ class TritonRefinerClient:
 
     async def _infer(self, model: str, encoded: list[bytes]):
         async def attempt():
-            text = grpcclient.InferInput("text", [len(encoded), 1], "BYTES")
+            text = grpcclient.InferInput(TEXT, [len(encoded), 1], "BYTES")
             text.set_data_from_numpy(np.array(encoded, dtype=np.object_).reshape(-1, 1))
             started = time.perf_counter()
             async with self._semaphore:
@@ -286,10 +284,10 @@ def _strings(result, name: str) -> list[str]:
 
 
 def _doc_decisions(result) -> list[DocDecision]:
-    keep_probs = result.as_numpy("keep_prob").reshape(-1).tolist()
-    return [DocDecision(program, float(p)) for program, p in zip(_strings(result, "program"), keep_probs)]
+    keep_probs = result.as_numpy(KEEP_PROB).reshape(-1).tolist()
+    return [DocDecision(program, float(p)) for program, p in zip(_strings(result, PROGRAM), keep_probs)]
 
 
 def _chunk_decisions(result) -> list[ChunkDecision]:
-    ranges = [[tuple(r) for r in json.loads(value)] for value in _strings(result, "chunk_ranges")]
-    return [ChunkDecision(program, chunk_ranges) for program, chunk_ranges in zip(_strings(result, "program"), ranges)]
+    ranges = [decode_chunk_ranges(value) for value in result.as_numpy(CHUNK_RANGES).reshape(-1)]
+    return [ChunkDecision(program, chunk_ranges) for program, chunk_ranges in zip(_strings(result, PROGRAM), ranges)]

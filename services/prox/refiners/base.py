@@ -1,30 +1,27 @@
-"""A refiner: decode a batch → one Triton model call → encode the programs. Model-agnostic."""
+"""A refiner: a batch of documents → one Triton model call → a program per document. Model-agnostic."""
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from prox_proto import ModelInfo, encode_for
+from prox_proto import ModelInfo
+from prox_proto.topics import Role
 
 from ..common.config import Settings
-from ..common.decoding import decode_record
-from ..common.stage import Failure, Output, Result
+from ..common.stage import Emit, Failure, Incoming, Result
 
 
 class RefinerStage:
     name: str
     model: str  # Triton model name
-    input_role: str  # topic role of the input
-    output_role: str
+    accepts: Mapping[Role, type]  # the one input role and its message type
+    output_role: Role
 
     def __init__(self, settings: Settings, client=None):
         self.settings = settings
         self.client = client
         self.model_info = ModelInfo(name=self.model)
         self._ready = False
-
-    def input_topics(self) -> list[str]:
-        return [getattr(self.settings.topics, self.input_role)]
 
     async def start(self) -> None:
         if self.client is None:
@@ -47,37 +44,24 @@ class RefinerStage:
         if self.client is not None:
             await self.client.close()
 
-    async def process(self, records: Sequence) -> list[Result]:
-        results: list[Result] = [None] * len(records)  # type: ignore[list-item]
-        documents: list[tuple[int, Any]] = []
-        for index, record in enumerate(records):
-            decoded = self.decode(record)
-            if isinstance(decoded, Failure):
-                results[index] = decoded
-            else:
-                documents.append((index, decoded))
+    async def process(self, batch: Sequence[Incoming]) -> list[Result]:
         started = time.monotonic()
-        decisions = await self.call_model([document.text for _, document in documents]) if documents else []
+        decisions = await self.call_model([incoming.message.text for incoming in batch])
         elapsed = time.monotonic() - started
-        for (index, document), decision in zip(documents, decisions):
-            results[index] = self._result(document, decision, elapsed)
-        return results
+        return [self._result(incoming, decision, elapsed) for incoming, decision in zip(batch, decisions)]
 
-    def _result(self, document, decision, elapsed: float) -> Result:
+    def _result(self, incoming: Incoming, decision, elapsed: float) -> Result:
         from ..models.client import DocumentError
 
         if isinstance(decision, DocumentError):
-            return Failure("model_error", decision.error_class, decision.message, doc_id=document.id)
-        message = self.build(document, decision, elapsed)
-        topic = getattr(self.settings.topics, self.output_role)
-        return [Output(topic=topic, key=message.id.encode(), value=encode_for(self.output_role, message),
-                       outcome="programmed", ingest_time=message.ingest_time)]
+            return Failure("model_error", decision.error_class, decision.message, doc_id=self.document_id(incoming))
+        return [Emit(self.output_role, self.build(incoming, decision, elapsed), outcome="programmed")]
 
-    def decode(self, record) -> Any:
-        return decode_record(record, self.input_role)
+    def document_id(self, incoming: Incoming) -> str:
+        return incoming.message.id
 
     async def call_model(self, texts: list[str]) -> list:
         raise NotImplementedError
 
-    def build(self, document, decision, elapsed: float) -> Any:
+    def build(self, incoming: Incoming, decision, elapsed: float) -> Any:
         raise NotImplementedError
