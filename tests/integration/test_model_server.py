@@ -1,5 +1,6 @@
 """`prox model-server` with the heuristic backends on the real tritonserver."""
 import concurrent.futures
+import os
 import urllib.request
 
 import numpy as np
@@ -30,6 +31,22 @@ def test_models_use_dynamic_batching_and_publish_their_backend(triton_server):
     config = grpcclient.InferenceServerClient(triton_server.grpc).get_model_config("prox_chunk", as_json=True)["config"]
     assert int(config["max_batch_size"]) == 32 and "dynamic_batching" in config
     assert config["parameters"]["prox_backend"]["string_value"] == "heuristic"
+
+
+def test_the_heuristic_writers_run_on_every_core_with_the_same_programs(triton_server):
+    from prox.models.backends import load_chunk_writer, load_doc_writer
+
+    config = grpcclient.InferenceServerClient(triton_server.grpc).get_model_config("prox_doc", as_json=True)["config"]
+    assert sum(int(group["count"]) for group in config["instance_group"]) == os.cpu_count()
+    texts = [f"Page {i}.\nMenu | Home | About\nA paragraph of ordinary prose, number {i}, long enough to keep."
+             for i in range(12)]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:  # concurrent batches land on different workers
+        docs = list(pool.map(lambda text: infer(triton_server.grpc, "prox_doc", [text.encode()]), texts))
+        chunks = list(pool.map(lambda text: infer(triton_server.grpc, "prox_chunk", [text.encode()]), texts))
+    in_process_doc, in_process_chunk = load_doc_writer("heuristic").write(texts), load_chunk_writer("heuristic").write(texts)
+    assert [d.as_numpy("program")[0, 0].decode() for d in docs] == [d.program for d in in_process_doc]
+    assert [float(d.as_numpy("keep_prob")[0, 0]) for d in docs] == pytest.approx([d.keep_prob for d in in_process_doc])
+    assert [c.as_numpy("program")[0, 0].decode() for c in chunks] == [c.program for c in in_process_chunk]
 
 
 def test_outputs_have_the_contract_shapes_and_types(triton_server):

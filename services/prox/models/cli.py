@@ -25,6 +25,8 @@ OPTIONS = (
     ("--keep-threshold", "PROX_KEEP_THRESHOLD", 0.5, float, "hf logits: keep_doc() when keep_prob >= this"),
     ("--chunk-tokens", "PROX_CHUNK_TOKENS", 1500, int, "hf: token budget of one chunk of numbered lines"),
     ("--device", "PROX_DEVICE", "cpu", str, "hf: cpu | cuda (bf16 on cuda, fp32 on cpu)"),
+    ("--workers", "PROX_MODEL_WORKERS", 0, int,
+     "writer processes (and Triton instances per model); 0: one per core for CPU writers, one for hf"),
 )
 
 
@@ -73,13 +75,23 @@ def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ensure_triton_library_path()
     from .backends import load_chunk_writer, load_doc_writer
+    from .pool import WriterPool, WriterSpec
     from .server import ServerSettings, serve
 
+    workers = args.workers or (1 if "hf" in (args.doc_backend, args.chunk_backend) else os.cpu_count() or 1)
+    pool = None
     try:
-        doc_writer = load_doc_writer(args.doc_backend, args.doc_model, **writer_options(args, "doc"))
-        chunk_writer = load_chunk_writer(args.chunk_backend, args.chunk_model, **writer_options(args, "chunk"))
+        if workers > 1:
+            pool = WriterPool({level: WriterSpec(getattr(args, f"{level}_backend"), getattr(args, f"{level}_model"),
+                                                 writer_options(args, level)) for level in ("doc", "chunk")}, workers)
+            doc_writer, chunk_writer = pool.writer("doc"), pool.writer("chunk")
+        else:
+            doc_writer = load_doc_writer(args.doc_backend, args.doc_model, **writer_options(args, "doc"))
+            chunk_writer = load_chunk_writer(args.chunk_backend, args.chunk_model, **writer_options(args, "chunk"))
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"prox model-server: error: {_one_line(exc)}", file=sys.stderr)
+        if pool:
+            pool.close()
         return 2
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -87,9 +99,13 @@ def run(args) -> int:
     settings = ServerSettings(
         http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
         max_batch_size=args.max_batch_size, max_queue_delay_us=args.max_queue_delay_us,
-        max_text_bytes=args.max_text_bytes,
+        max_text_bytes=args.max_text_bytes, instances=workers,
     )
-    serve(doc_writer, chunk_writer, settings, stop)
+    try:
+        serve(doc_writer, chunk_writer, settings, stop, healthy=lambda: pool is None or not pool.broken)
+    finally:
+        if pool:
+            pool.close()
     return 0
 
 

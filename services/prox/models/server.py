@@ -5,7 +5,6 @@ A request whose text is not UTF-8 or is too large fails alone with INVALID_ARGUM
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -13,12 +12,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from prox_proto.triton import (CHUNK_MODEL, CHUNK_RANGES, DOC_MODEL, INFO_PARAMETERS, KEEP_PROB, PROGRAM, TEXT,
+                               encode_chunk_ranges)
+
 from .backends import ChunkWriter, DocWriter
 
-DOC_MODEL = "prox_doc"
-CHUNK_MODEL = "prox_chunk"
 ERROR_OUTPUT = "prox_invalid_argument"  # never in the model config: the patched proxy turns it into an error
-INFO_PARAMETERS = ("prox_model_name", "prox_model_version", "prox_backend")
 LOGGER = logging.getLogger("prox.models.server")
 
 
@@ -30,6 +29,7 @@ class ServerSettings:
     max_batch_size: int = 32
     max_queue_delay_us: int = 5000
     max_text_bytes: int = 4 * 1024 * 1024
+    instances: int = 1  # Triton model instances per model: batches written at once (one per writer worker)
 
 
 class InvalidText(ValueError):
@@ -65,7 +65,7 @@ def make_infer_function(write_outputs, max_text_bytes: int):
         responses: list[Optional[dict]] = []
         for request in requests:
             try:
-                texts_per_request.append(decode_texts(request["text"], max_text_bytes))
+                texts_per_request.append(decode_texts(request[TEXT], max_text_bytes))
                 responses.append(None)
             except InvalidText as exc:
                 texts_per_request.append(None)
@@ -89,8 +89,8 @@ def doc_outputs(writer: DocWriter):
     def write(texts: list[str]) -> dict[str, np.ndarray]:
         decisions = writer.write(texts) if texts else []
         return {
-            "program": _bytes_column([d.program for d in decisions]),
-            "keep_prob": np.array([[d.keep_prob] for d in decisions], dtype=np.float32).reshape(-1, 1),
+            PROGRAM: _bytes_column([d.program for d in decisions]),
+            KEEP_PROB: np.array([[d.keep_prob] for d in decisions], dtype=np.float32).reshape(-1, 1),
         }
 
     return write
@@ -100,8 +100,8 @@ def chunk_outputs(writer: ChunkWriter):
     def write(texts: list[str]) -> dict[str, np.ndarray]:
         decisions = writer.write(texts) if texts else []
         return {
-            "program": _bytes_column([d.program for d in decisions]),
-            "chunk_ranges": _bytes_column([json.dumps([list(r) for r in d.chunk_ranges]) for d in decisions]),
+            PROGRAM: _bytes_column([d.program for d in decisions]),
+            CHUNK_RANGES: np.array([[encode_chunk_ranges(d.chunk_ranges)] for d in decisions], dtype=np.object_),
         }
 
     return write
@@ -160,22 +160,25 @@ def bind_models(triton, doc_writer: DocWriter, chunk_writer: ChunkWriter, settin
         max_batch_size=settings.max_batch_size,
         batcher=DynamicBatcher(max_queue_delay_microseconds=settings.max_queue_delay_us),
     )
-    text_input = [Tensor(name="text", dtype=bytes, shape=(1,))]
-    program = Tensor(name="program", dtype=bytes, shape=(1,))
+    text_input = [Tensor(name=TEXT, dtype=bytes, shape=(1,))]
+    program = Tensor(name=PROGRAM, dtype=bytes, shape=(1,))
     levels = (
-        (DOC_MODEL, doc_writer, doc_outputs, Tensor(name="keep_prob", dtype=np.float32, shape=(1,))),
-        (CHUNK_MODEL, chunk_writer, chunk_outputs, Tensor(name="chunk_ranges", dtype=bytes, shape=(1,))),
+        (DOC_MODEL, doc_writer, doc_outputs, Tensor(name=KEEP_PROB, dtype=np.float32, shape=(1,))),
+        (CHUNK_MODEL, chunk_writer, chunk_outputs, Tensor(name=CHUNK_RANGES, dtype=bytes, shape=(1,))),
     )
     for name, writer, outputs, extra in levels:
         _model_parameters[name] = _info_parameters(writer)
         triton.bind(
-            model_name=name, infer_func=make_infer_function(outputs(writer), settings.max_text_bytes),
-            inputs=text_input, outputs=[program, extra], config=config,
+            model_name=name, inputs=text_input, outputs=[program, extra], config=config,
+            infer_func=[make_infer_function(outputs(writer), settings.max_text_bytes)
+                        for _ in range(settings.instances)],
         )
 
 
-def serve(doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: ServerSettings, stop: threading.Event) -> None:
-    """Run Triton until `stop` is set (the CLI sets it on SIGTERM/SIGINT), then shut it down cleanly."""
+def serve(doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: ServerSettings, stop: threading.Event,
+          healthy=lambda: True) -> None:
+    """Run Triton until `stop` is set (the CLI sets it on SIGTERM/SIGINT), then shut it down cleanly.
+    `healthy()` false (e.g. a writer worker died) stops it with an error, for its supervisor to restart."""
     from pytriton.triton import Triton, TritonConfig
 
     triton_config = TritonConfig(
@@ -191,5 +194,7 @@ def serve(doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: ServerSett
         while not stop.wait(0.5):
             if not triton.is_alive():
                 raise RuntimeError("tritonserver exited unexpectedly")
+            if not healthy():
+                raise RuntimeError("a writer worker process died")
     finally:
         triton.stop()
