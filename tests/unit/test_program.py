@@ -1,7 +1,8 @@
 """The ProX program language: every row of the specification's table, read by `parse_program`."""
+import msgspec
 import pytest
 
-from prox.executor import error_kind, parse_program
+from prox.executor import ExecutorOptions, error_kind, execute_document, parse_program
 from prox.executor.program import REMOVE_ALL, FUNCTIONS, _parse_call, parse_statement, StatementError
 
 
@@ -169,3 +170,20 @@ def test_fast_path_agrees_with_the_ast_path(statement):
     fast = outcome(lambda: parse_statement(statement))
     slow = outcome(lambda: _parse_call(statement, FUNCTIONS["chunk"], False))
     assert fast == slow
+
+
+@pytest.mark.parametrize("statement", ['normalize("\\udc00", "x")', 'normalize("a", "\\udc00")',
+                                       'normalize(source_str="a", target_str="\\ud800\\udc00")'])
+def test_unencodable_normalize_strings_are_bad_arguments(statement):
+    parsed = parse_program(statement)
+    assert parsed.calls == []
+    assert [error.reason.split(":")[0] for error in parsed.errors] == ["bad_argument"]
+
+
+@pytest.mark.parametrize("chunk_program", ['normalize("a", "\\udc00")', 'normalize("\udc00", "x")',
+                                           "remove_lines(0, 1)\n\udc00", "untouch_doc()\ud800"])
+def test_unencodable_programs_execute_and_report_as_utf8(chunk_program):
+    execution = execute_document("a b c\nd e f", "keep_doc()", chunk_program, options=ExecutorOptions(min_words=0))
+    assert execution.report.chunk_errors == 1
+    msgspec.json.encode(execution.report).decode("utf-8")  # the report can always be written
+    (execution.text or "").encode("utf-8")

@@ -19,7 +19,7 @@ from typing import Optional
 from prox_proto.report import ExecutionReport, ProgramError
 
 from .program import REMOVE_ALL, Call, parse_program, program_error, statements
-from .textindex import TextIndex, count_words, merge_ranges
+from .textindex import TextIndex, count_words, is_word_part, merge_ranges
 
 MAX_REPORTED_ERRORS = 64
 
@@ -55,6 +55,7 @@ class _ChunkResult:
     text: str
     errors: list[ProgramError]
     words: int  # words in `text` (set once the program is done)
+    words_stale: bool = False  # a replacement may have changed `words`
     error_count: int = 0
     ignored: bool = False
     calls_applied: int = 0
@@ -135,18 +136,21 @@ def _apply_normalizations(result: _ChunkResult, calls: list[Call], original: str
             continue
         result.calls_applied += 1
         if occurrences:
+            result.words_stale = result.words_stale or not (is_word_part(source) and is_word_part(target))
             result.text = result.text.replace(source, target)
             result.chars_removed += occurrences * len(source)
             result.chars_added += occurrences * len(target)
 
 
 def _remove_lines(index: TextIndex, calls: list[Call], words: int, errors: list[ProgramError]) -> _ChunkResult:
+    if not calls:  # the index's line bounds are not needed
+        return _ChunkResult(text=index.text, errors=errors, words=words)
     ranges, applied = _removal_ranges(calls, index.line_count, errors)
     merged = merge_ranges(ranges)
     if not merged:
         return _ChunkResult(text=index.text, errors=errors, words=words, calls_applied=applied)
     edited = index.without_lines(merged)
-    return _ChunkResult(text=edited, errors=errors, words=words, calls_applied=applied,
+    return _ChunkResult(text=edited, errors=errors, words=words - index.words_in_lines(merged), calls_applied=applied,
                         lines_removed=sum(last - first + 1 for first, last in merged),
                         chars_removed=len(index.text) - len(edited))
 
@@ -155,7 +159,8 @@ def execute_chunk(index: TextIndex, chunk_program: str, words: int,
                   options: ExecutorOptions = DEFAULT_OPTIONS) -> _ChunkResult:
     """Removals on original line numbers, then normalizations in order; ignored at ≥ max_errors errors.
 
-    `words` is the word count of `index.text`.
+    `words` is the word count of `index.text`; the output's is derived from the index (no second pass over
+    the text) unless a replacement may have merged or split words.
     """
     parsed = parse_program(chunk_program, level="chunk")
     removals = [call for call in parsed.calls if call.name == "remove_lines"]
@@ -167,7 +172,7 @@ def execute_chunk(index: TextIndex, chunk_program: str, words: int,
     if result.error_count >= options.max_errors:
         return _ChunkResult(text=index.text, errors=result.errors, words=words, error_count=result.error_count,
                             ignored=True)
-    if result.text is not index.text:
+    if result.words_stale:
         result.words = count_words(result.text)
     return result
 

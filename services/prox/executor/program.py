@@ -1,9 +1,10 @@
 """Reading a ProX program: model output (text) → validated calls and errors. Nothing is ever evaluated.
 
 Each statement is parsed with `ast.parse(mode="eval")`; arguments go through `ast.literal_eval`.
-A regular-expression fast path recognises the canonical forms (`remove_lines(3, 7)`, `keep_doc()`, ...)
-without building an AST; it accepts exactly what the AST path accepts for those forms (a property test
-checks this), so it changes speed only.
+A regular-expression fast path recognises the forms models emit, positional or keyword
+(`remove_lines(3, 7)`, `remove_lines(start=3, end=7)`, `normalize(source_str="a", target_str="b")`,
+`untouch_doc()`, ...) without building an AST; for those it gives exactly what the AST path gives and
+leaves everything else to the AST path (property tests check this), so it changes speed only.
 
 Judgment calls where the specification is silent (ProX's reference code is the guide):
 - `remove_lines` needs both bounds (or `all=True` alone); `all=False` is a bad argument.
@@ -12,6 +13,8 @@ Judgment calls where the specification is silent (ProX's reference code is the g
 - A syntax error on the last statement of a program that ends inside an open bracket or string is
   reported as `truncated:` (the token limit), otherwise as `syntax:`.
 - Statement texts kept in errors are cut to `MAX_STATEMENT_CHARS` so a runaway line cannot bloat reports.
+- A `normalize` string that UTF-8 cannot encode (a lone surrogate such as `"\\udc00"`) is a
+  `bad_argument`, so no program can put unwritable text into a document.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import ast
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, NamedTuple
 
 from prox_proto.report import ProgramError
 
@@ -35,9 +38,9 @@ START_ALIASES = ("line_start", "start", "start_line")
 END_ALIASES = ("line_end", "end", "end_line")
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One valid statement: the function name and its bound arguments (already type-checked)."""
+class Call(NamedTuple):
+    """One valid statement: the function name and its bound arguments (already type-checked). Immutable;
+    a named tuple because a program makes one per statement and tuples are the cheapest to build."""
 
     statement: str
     name: str
@@ -67,23 +70,32 @@ def error_kind(reason: str) -> str:
     return reason.split(":", 1)[0].strip()
 
 
+def encodable(text: str) -> bool:
+    """True when `text` can be written as UTF-8 (it holds no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def program_error(statement: str, reason: str) -> ProgramError:
+    """The error for one statement; its text is cut to `MAX_STATEMENT_CHARS` and any character that
+    UTF-8 cannot encode (a lone surrogate) is written as an escape, so a report can always be sent."""
     if len(statement) > MAX_STATEMENT_CHARS:
         statement = statement[:MAX_STATEMENT_CHARS] + "…"
+    if not encodable(statement):
+        statement = statement.encode("utf-8", "backslashreplace").decode("utf-8")
     return ProgramError(statement=statement, reason=reason)
+
+
+_NOT_STATEMENTS = ("#", "```")  # comment and code-fence lines
 
 
 def statements(program: str) -> list[str]:
     """The statement lines of a program: stripped, without blanks, comments, fences or repeats."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for raw in program.split("\n"):
-        line = raw.strip()
-        if not line or line.startswith("#") or line.startswith("```") or line in seen:
-            continue
-        seen.add(line)
-        out.append(line)
-    return out
+    unique_lines = dict.fromkeys(map(str.strip, program.split("\n")))
+    return [line for line in unique_lines if line and not line.startswith(_NOT_STATEMENTS)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,6 +139,8 @@ def _normalize_string(name: str, value: Any) -> str:
         raise StatementError(f"bad_argument: {name} must be a string, got {type(value).__name__}")
     if "\n" in value:
         raise StatementError(f"bad_argument: {name} contains a newline")
+    if not encodable(value):
+        raise StatementError(f"bad_argument: {name} is not valid Unicode (a lone surrogate cannot be written)")
     return value
 
 
@@ -170,32 +184,92 @@ FUNCTIONS: dict[Level, dict[str, Binder]] = {
 
 
 # ---------------------------------------------------------------------------------------------
-# Statement parsing
+# The fast path: the forms models emit, each read by one regular expression, without an AST.
+#
+# It accepts a subset of what the AST path accepts and gives exactly the `Call` (or the binder's error)
+# the AST path gives, property-tested against it; for anything else it returns None and the AST path
+# decides, so syntax, duplicate and unknown-name errors have one source. Recognised, keyword or not:
+#   remove_lines(0, 74)  remove_lines(start=0, end=74)  remove_lines( start=7, end=7)
+#   remove_lines(line_start=3, line_end=9)  normalize("a", "b")  normalize(source_str="a", target_str="b")
+#   untouch_doc()  keep_chunk()  keep_doc()  drop_doc()  (the no-argument functions of the level)
 
-# Canonical forms that need no AST. Python rejects leading zeros in decimal literals, so `0|[1-9]\d*`;
-# the digit cap keeps far below Python's int-string limit. Only space and tab are token separators here.
+_GAP = r"[ \t]*"  # the only token separators here: form feeds and line continuations take the AST path
+# Python rejects leading zeros in non-zero decimals, so `0|[1-9]...`; the digit cap keeps far below the
+# int-string limit.
 _INT = r"(0|[1-9][0-9]{0,17})"
-_FAST_REMOVE = re.compile(rf"remove_lines\([ \t]*{_INT}[ \t]*,[ \t]*{_INT}[ \t]*,?[ \t]*\)")
-_FAST_NO_ARGS = re.compile(r"([a-z_]+)\([ \t]*\)")
+
+
+def _keyword(names: tuple[str, ...]) -> str:
+    return rf"(?:{'|'.join(names)}){_GAP}={_GAP}"
+
+
+def _arguments(first: str, first_keyword: str, second: str, second_keyword: str, second_optional: bool) -> str:
+    """`first, second` in parameter order, each with its keyword or without; a positional argument after
+    a keyword one (a syntax error) does not match, as `(?(1)...)` demands the second keyword when the
+    first was given. Arguments in another order, or other names, take the AST path."""
+    second_part = rf"{_GAP},{_GAP}(?(1){second_keyword}|(?:{second_keyword})?){second}"
+    return rf"(?:({first_keyword}))?{first}" + (f"(?:{second_part})?" if second_optional else second_part)
+
+
+def _call_pattern(name: str, arguments: str) -> re.Pattern[str]:
+    return re.compile(rf"{name}{_GAP}\({_GAP}{arguments}{_GAP},?{_GAP}\)")
+
+
+_FAST_REMOVE = _call_pattern("remove_lines", _arguments(
+    _INT, _keyword(START_ALIASES), _INT, _keyword(END_ALIASES), second_optional=False))
 # Plain quoted strings: no prefix, escape, control character or surrogate (those take the AST path).
 _PLAIN = r"[^\x00-\x08\x0a-\x1f\\\ud800-\udfff{quote}]*"
-_STRING = "\"(" + _PLAIN.format(quote='"') + ")\"|'(" + _PLAIN.format(quote="'") + ")'"
-_FAST_NORMALIZE = re.compile(rf"normalize\([ \t]*(?:{_STRING})[ \t]*(?:,[ \t]*(?:{_STRING})[ \t]*)?,?[ \t]*\)")
+_STRING = "(?:\"(" + _PLAIN.format(quote='"') + ")\"|'(" + _PLAIN.format(quote="'") + ")')"
+_FAST_NORMALIZE = _call_pattern("normalize", _arguments(
+    _STRING, _keyword(("source_str",)), _STRING, _keyword(("target_str",)), second_optional=True))
+_FAST_NO_ARGS = re.compile(rf"([a-z_]+){_GAP}\({_GAP}\)")
 
 
-def _fast_call(statement: str, functions: dict[str, Binder]) -> Call | None:
+def _removal_call(statement: str, match: re.Match[str]) -> Call:
+    # What the binder returns; `_make` builds the tuple without the generated `__new__`'s Python call.
+    return Call._make((statement, "remove_lines", (int(match[2]), int(match[3]))))
+
+
+def _fast_remove_lines(statement: str) -> Call | None:
     match = _FAST_REMOVE.fullmatch(statement)
-    if match and "remove_lines" in functions:
-        return Call(statement, "remove_lines", (int(match[1]), int(match[2])))
+    return None if match is None else _removal_call(statement, match)
+
+
+def _fast_normalize(statement: str) -> Call | None:
     match = _FAST_NORMALIZE.fullmatch(statement)
-    if match and "normalize" in functions:
-        strings = [value for value in match.groups() if value is not None]
-        return Call(statement, "normalize", _bind_normalize(strings, {}))
+    if match is None:
+        return None
+    _, source_double, source_single, target_double, target_single = match.groups()
+    strings = [source_single if source_double is None else source_double]
+    if target_double is not None or target_single is not None:
+        strings.append(target_single if target_double is None else target_double)
+    return Call(statement, "normalize", _bind_normalize(strings, {}))
+
+
+def _fast_no_arguments(statement: str, functions: dict[str, Binder]) -> Call | None:
     match = _FAST_NO_ARGS.fullmatch(statement)
-    if match and match[1] in functions and functions[match[1]] is _bind_nothing:
+    if match and functions.get(match[1]) is _bind_nothing:
         return Call(statement, match[1], ())
     return None
 
+
+# The exact statements `name()` of each level, ready-made (calls are immutable).
+_NO_ARGUMENT_CALLS: dict[Level, dict[str, Call]] = {
+    level: {f"{name}()": Call(f"{name}()", name) for name, binder in functions.items() if binder is _bind_nothing}
+    for level, functions in FUNCTIONS.items()
+}
+
+
+def _fast_call(statement: str, functions: dict[str, Binder]) -> Call | None:
+    if statement.startswith("remove_lines"):
+        return _fast_remove_lines(statement) if "remove_lines" in functions else None
+    if statement.startswith("normalize"):
+        return _fast_normalize(statement) if "normalize" in functions else None
+    return _fast_no_arguments(statement, functions)
+
+
+# ---------------------------------------------------------------------------------------------
+# The AST path: every statement the fast path does not take, and the reason for every error
 
 def _syntax_reason(exc: Exception, is_last: bool) -> str:
     message = str(getattr(exc, "msg", exc))
@@ -241,7 +315,8 @@ def _parse_call(statement: str, functions: dict[str, Binder], is_last: bool) -> 
 def parse_statement(statement: str, level: Level = "chunk", is_last: bool = False) -> Call:
     """Parse one stripped statement into a `Call`, or raise `StatementError` with the reason."""
     functions = FUNCTIONS[level]
-    return _fast_call(statement, functions) or _parse_call(statement, functions, is_last)
+    return (_NO_ARGUMENT_CALLS[level].get(statement) or _fast_call(statement, functions)
+            or _parse_call(statement, functions, is_last))
 
 
 def parse_program(program: str, level: Level = "chunk") -> ParsedProgram:
@@ -250,12 +325,23 @@ def parse_program(program: str, level: Level = "chunk") -> ParsedProgram:
     Range checks that need the document (line numbers, normalize sources) happen at execution.
     """
     lines = statements(program)
+    removals = _removal_matches(lines, level)
+    if all(removals):  # the usual chunk program: nothing but fast `remove_lines`
+        return ParsedProgram(list(map(_removal_call, lines, removals)), [])
     calls: list[Call] = []
     errors: list[ProgramError] = []
     last = len(lines) - 1
-    for index, line in enumerate(lines):
+    for index, (line, removal) in enumerate(zip(lines, removals)):
         try:
-            calls.append(parse_statement(line, level, is_last=index == last))
+            calls.append(_removal_call(line, removal) if removal else parse_statement(line, level, index == last))
         except StatementError as exc:
             errors.append(program_error(line, exc.args[0]))
     return ParsedProgram(calls, errors)
+
+
+def _removal_matches(lines: list[str], level: Level) -> list[re.Match[str] | None]:
+    """`_FAST_REMOVE` against every line in one go (None where it does not match): most statements are
+    `remove_lines`, and this spares them the per-statement dispatch of `parse_statement`."""
+    if "remove_lines" not in FUNCTIONS[level]:
+        return [None] * len(lines)
+    return list(map(_FAST_REMOVE.fullmatch, lines))

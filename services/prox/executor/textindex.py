@@ -8,6 +8,9 @@ regex `\\s`) nor in those ranges.
 """
 from __future__ import annotations
 
+import re
+from functools import cached_property
+
 import numpy as np
 
 CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF))
@@ -53,6 +56,27 @@ def count_word_starts(codes: np.ndarray) -> int:
     return run_starts + int(np.count_nonzero(classes == CJK))
 
 
+def word_starts(codes: np.ndarray) -> np.ndarray:
+    """True at each code unit where a word begins: every CJK character, and the first of each run of others
+    (the positions `count_word_starts` counts)."""
+    classes = (BMP_CLASSES if codes.dtype == np.uint16 else CHARACTER_CLASSES).take(codes)
+    is_other = classes == OTHER
+    starts = classes == CJK
+    if len(codes):
+        starts[0] |= is_other[0]
+        starts[1:] |= is_other[1:] > is_other[:-1]
+    return starts
+
+
+_WORD_PART = re.compile("[^\\s" + "".join(f"{chr(first)}-{chr(last)}" for first, last in CJK_RANGES) + "]+")
+
+
+def is_word_part(text: str) -> bool:
+    """True when `text` is not empty and has no whitespace or CJK character: replacing every occurrence of
+    one such string by another leaves every word boundary, so the word count, as it is."""
+    return _WORD_PART.fullmatch(text) is not None
+
+
 def count_words(text: str) -> int:
     """How many words `text` has under ProX's rule."""
     if text.isascii():  # no CJK possible; str.split() splits on exactly the whitespace set
@@ -66,25 +90,47 @@ class TextIndex:
     def __init__(self, text: str) -> None:
         self.text = text
         self.codes = code_points(text)
-        # bounds[i] is the offset of the newline before line i (-1 for line 0); bounds[i + 1] is where line i ends.
-        self.bounds = np.concatenate(([-1], np.flatnonzero(self.codes == 10), [len(text)]))
+
+    @cached_property
+    def bounds(self) -> np.ndarray:
+        """bounds[i] is the offset of the newline before line i (-1 for line 0); bounds[i + 1] is where line i
+        ends. Computed on first use: a program without removals never needs it."""
+        return np.concatenate(([-1], np.flatnonzero(self.codes == 10), [len(self.text)]))
 
     @property
     def line_count(self) -> int:
         return len(self.bounds) - 1
 
+    @cached_property
+    def word_starts(self) -> np.ndarray:
+        """`word_starts` of the text's code units, computed once for the input and the output word counts."""
+        return word_starts(self.codes)
+
     def word_count(self) -> int:
-        return count_word_starts(self.codes)
+        return int(np.count_nonzero(self.word_starts))
+
+    def words_in_lines(self, merged_ranges: list[tuple[int, int]]) -> int:
+        """How many words the inclusive line ranges hold. A line break is whitespace, so no word spans two
+        lines and the text without these lines has exactly `word_count() - words_in_lines(...)` words."""
+        starts = self.word_starts
+        return sum(int(np.count_nonzero(starts[self.bounds[first] + 1:self.bounds[last + 1]]))
+                   for first, last in merged_ranges)
 
     def without_lines(self, merged_ranges: list[tuple[int, int]]) -> str:
         """The text without the given sorted, disjoint, non-adjacent inclusive line ranges: `"\n".join`
         of the other lines."""
-        firsts, lasts = np.array(merged_ranges, dtype=np.int64).T
-        starts, ends = self.bounds[firsts] + 1, self.bounds[lasts + 1]
         # Kept pieces lie between removed spans, each span taking one neighbouring newline with it.
-        cut_from = [0, *(ends + 1).tolist()]
-        cut_to = [*(starts - 1).tolist(), len(self.text)]
-        return "\n".join(self.text[begin:end] for begin, end in zip(cut_from, cut_to) if begin <= end)
+        # A Python loop: a page has a few ranges, too few for numpy's per-call cost to pay off.
+        bounds, text = self.bounds, self.text
+        pieces, begin = [], 0
+        for first, last in merged_ranges:
+            end = int(bounds[first])  # the newline before line `first` (-1 before line 0: nothing kept)
+            if begin <= end:
+                pieces.append(text[begin:end])
+            begin = int(bounds[last + 1]) + 1
+        if begin <= len(text):
+            pieces.append(text[begin:])
+        return "\n".join(pieces)
 
 
 def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
