@@ -86,8 +86,16 @@ def test_eval_cli_on_hand_made_files(files, tmp_path, capsys):
     assert lines["word_f1_macro"] == pytest.approx((WORD_F1_A + WORD_F1_B + 1) / 3)
     assert lines["by_page_type"]["article"]["line_f1_macro"] == pytest.approx(0.75)
     assert lines["by_page_type"]["forum"]["line_f1_macro"] == pytest.approx(1.0)
+    curve = {point["threshold"]: point for point in summary["keep"].pop("operating_curve")}
     assert summary["keep"] == {"documents": 4, "kept": 2, "balanced_accuracy": 0.5, "roc_auc": 0.75}
-    assert "article" in capsys.readouterr().out
+    # keep_prob: k1 0.9 (keep), k2 0.4 (keep), k3 0.2 (drop), k4 0.6 (drop)
+    assert curve[0.3] == {"threshold": 0.3, "keep_rate": 0.75, "balanced_accuracy": 0.75, "kept_of_gold_keeps": 1.0}
+    assert curve[0.5] == {"threshold": 0.5, "keep_rate": 0.5, "balanced_accuracy": 0.5, "kept_of_gold_keeps": 0.5}
+    assert curve[0.7] == {"threshold": 0.7, "keep_rate": 0.25, "balanced_accuracy": 0.75, "kept_of_gold_keeps": 0.5}
+    keep_rates = [curve[t]["keep_rate"] for t in sorted(curve)]
+    assert keep_rates == sorted(keep_rates, reverse=True)  # a higher threshold never keeps more
+    out = capsys.readouterr().out
+    assert "article" in out and "operating curve" in out
     report = out_html.read_text()
     assert report.index("<h3>a (article)") < report.index("<h3>b (forum)")  # worst page first
     assert 'class="fp">Home</div>' in report and 'class="fn">Para two is here.</div>' in report

@@ -97,11 +97,41 @@ def test_glued_read_more_is_normalized_away_safely():
     assert kept_lines("\n".join(lines + [sentence]), program)[0] == sentence
 
 
+def longer(article: list[str]) -> list[str]:
+    """A short whole news item (about 850 characters, 350 in Chinese): the four sentences, then two paragraphs
+    of two sentences each (as the synthetic page has)."""
+    sep = "" if article is CHINESE else " "
+    return article + [article[0] + sep + article[1], article[2] + sep + article[3]]
+
+
 @pytest.mark.parametrize("article", [ENGLISH, GERMAN, CHINESE, ARABIC], ids=["en", "de", "zh", "ar"])
 def test_doc_writer_keeps_clean_articles_in_any_script(doc_writer, article):
-    (decision,) = doc_writer.write(["\n".join(article)])
+    (decision,) = doc_writer.write(["\n".join(longer(article))])
     assert decision.program == "keep_doc()"
     assert 0.5 <= decision.keep_prob <= 1.0
+
+
+@pytest.mark.parametrize("article", [ENGLISH, GERMAN, CHINESE, ARABIC], ids=["en", "de", "zh", "ar"])
+def test_doc_writer_drops_a_one_sentence_fragment(doc_writer, article):
+    fragment, whole = doc_writer.write([article[0], "\n".join(longer(article))])
+    assert fragment.program == "drop_doc()" and fragment.keep_prob < whole.keep_prob
+
+
+def test_doc_writer_drops_link_lists_and_boilerplate(doc_writer):
+    teasers = "\n".join(f"{title} | Read more »" for title in (
+        "Ten tips for your garden", "Best laptops of the year", "How to save on energy bills",
+        "Our top recipes for autumn", "Win a trip to Paris", "Why cats sleep so much", "The new phone is here"))
+    boilerplate = "\n".join(MENU + FOOTER)
+    article, *others = doc_writer.write(["\n".join(longer(ENGLISH)), teasers, boilerplate])
+    assert article.program == "keep_doc()"
+    assert all(d.program == "drop_doc()" and d.keep_prob < article.keep_prob for d in others)
+
+
+def test_keep_prob_is_a_strictly_increasing_calibration_of_the_trees_score(doc_writer):
+    raw = np.linspace(-8, 8, 101)
+    calibrated = doc_writer.scorer.calibrated(raw)
+    assert np.all(np.diff(calibrated) > 0) and doc_writer.scorer.slope > 0
+    assert 0.0 < calibrated[0] < 0.5 < calibrated[-1] < 1.0
 
 
 def test_doc_writer_scores_keyword_spam_below_prose(doc_writer):
@@ -112,7 +142,7 @@ def test_doc_writer_scores_keyword_spam_below_prose(doc_writer):
 
 
 def test_doc_program_follows_the_threshold():
-    text = "\n".join(ENGLISH)
+    text = "\n".join(longer(ENGLISH))
     probability = HeuristicDocWriter().write([text])[0].keep_prob
     assert HeuristicDocWriter(threshold=probability + 1e-9).write([text])[0].program == "drop_doc()"
     assert HeuristicDocWriter(threshold=probability).write([text])[0].program == "keep_doc()"
@@ -197,3 +227,16 @@ def test_a_page_with_no_paragraph_and_no_likely_content_is_emptied_and_dropped(c
     program = chunk_writer.write([links])[0].program
     assert program == "remove_lines(0, 11)"
     assert execute_document(links, None, program).dropped
+
+
+def test_doc_features_are_finite_on_any_text_and_sample_long_documents_evenly():
+    from prox.models.heuristic.features import DOC_FEATURES, DOC_TOKEN_CHARS, _token_sample, doc_features
+
+    for text in ["", "\n\n", "x", "\n".join(CHINESE), "\n".join(ARABIC), "€ 12,99 | 3 × 4 = 12\t\r\n•"]:
+        features = doc_features(text)
+        assert features.shape == (len(DOC_FEATURES),) and np.all(np.isfinite(features))
+    long = " ".join(f"w{i}" for i in range(20_000))
+    sample = _token_sample(long)
+    assert len(sample) <= DOC_TOKEN_CHARS and sample.split()[0] == "w0" and sample.split()[-1] == "w19999"
+    assert all(token.startswith("w") and token[1:].isdigit() for token in sample.split())  # no word cut
+

@@ -43,7 +43,14 @@ def text_table(summary: dict[str, Any]) -> str:
         out.append(f"skipped (gold_coverage < 0.8): {lines['skipped_low_coverage']}; empty-gold pages dropped: "
                    f"{lines['empty_gold_dropped']}/{lines['empty_gold_pages']}")
     if "keep" in summary:
-        out.append("keep/drop: " + ", ".join(f"{k}={_format(v)}" for k, v in summary["keep"].items()))
+        keep = summary["keep"]
+        out.append("keep/drop: " + ", ".join(f"{k}={_format(v)}" for k, v in keep.items() if k != "operating_curve"))
+        if keep.get("operating_curve"):
+            out.append("operating curve (keep_prob >= threshold):")
+            out.append("\t".join(("threshold", "keep_rate", "balanced_accuracy", "kept_of_gold_keeps")))
+            for point in keep["operating_curve"]:
+                out.append("\t".join(_format(point[c]) for c in ("threshold", "keep_rate", "balanced_accuracy",
+                                                                  "kept_of_gold_keeps")))
     return "\n".join(out)
 
 

@@ -110,4 +110,26 @@ def keep_report(rows: list[dict], outputs: dict[str, Optional[str]], keep_probs:
     scored = [(y, keep_probs[row["id"]]) for y, row in zip(labels, rows) if row["id"] in keep_probs]
     if scored and len(scored) == len(rows):
         summary["roc_auc"] = roc_auc([y for y, _ in scored], [s for _, s in scored])
+        summary["operating_curve"] = operating_curve([y for y, _ in scored], [s for _, s in scored])
     return summary
+
+
+OPERATING_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def operating_curve(labels: list[int], scores: list[float],
+                    thresholds: Iterable[float] = OPERATING_THRESHOLDS) -> list[dict[str, float]]:
+    """Keep rate, balanced accuracy and the share of gold keeps kept when keeping keep_prob >= t, per threshold
+    (what `--keep-threshold t` would do), so that a user can choose the threshold for their corpus."""
+    curve = []
+    positives = sum(labels)
+    for threshold in thresholds:
+        kept = [int(s >= threshold) for s in scores]
+        curve.append({
+            "threshold": threshold,
+            "keep_rate": sum(kept) / len(kept) if kept else float("nan"),
+            "balanced_accuracy": balanced_accuracy(labels, kept),
+            "kept_of_gold_keeps": (sum(k for k, y in zip(kept, labels) if y) / positives) if positives
+            else float("nan"),
+        })
+    return curve

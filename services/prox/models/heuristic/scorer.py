@@ -10,8 +10,8 @@ from pathlib import Path
 import lightgbm
 import numpy as np
 
-from .additive import AdditiveModel
-from .features import LINE_FEATURES, MODEL_LINE_FEATURES, PageCounts, doc_features, line_features, model_line_features
+from .features import (DOC_FEATURES, LINE_FEATURES, MODEL_LINE_FEATURES, PageCounts, doc_features, line_features,
+                       model_line_features)
 
 DEFAULT_ARTEFACT = Path(__file__).with_name("model.json.gz")
 
@@ -50,23 +50,46 @@ class LineScorer:
         return cls(data["model"], float(data["threshold"]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DocScorer:
-    """P(document is worth keeping) from document-level quality signals."""
+    """P(document is worth keeping): gradient-boosted trees (LightGBM) over whole-document quality signals
+    (`features.doc_features`), then a Platt calibration fitted on out-of-fold scores of held-out sources,
+    so that keep_prob >= 0.5 is the balanced keep/drop decision and a higher threshold filters harder
+    (the calibration is strictly increasing in the trees' score)."""
 
-    model: AdditiveModel
+    model: str  # LightGBM model text
+    slope: float
+    intercept: float
+    booster: lightgbm.Booster = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "booster", lightgbm.Booster(model_str=self.model))
+
+    def raw_scores(self, features: np.ndarray) -> np.ndarray:
+        if not len(features):
+            return np.zeros(0)
+        return self.booster.predict(features, raw_score=True, num_threads=1)
+
+    def calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(self.slope * raw + self.intercept, -50.0, 50.0)))
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        return self.calibrated(self.raw_scores(features))
 
     def keep_probabilities(self, texts) -> np.ndarray:
         if not texts:
             return np.zeros(0)
-        return self.model.probabilities(np.stack([doc_features(text) for text in texts]))
+        return self.probabilities(np.stack([doc_features(text) for text in texts]))
 
     def to_json(self) -> dict:
-        return {"model": self.model.to_json()}
+        return {"kind": "lightgbm-platt", "model": self.model, "slope": self.slope, "intercept": self.intercept,
+                "features": list(DOC_FEATURES)}
 
     @classmethod
     def from_json(cls, data: dict) -> "DocScorer":
-        return cls(AdditiveModel.from_json(data["model"]))
+        if data.get("kind") != "lightgbm-platt" or list(data.get("features", [])) != list(DOC_FEATURES):
+            raise ValueError("doc scorer artefact does not match this code's features: retrain it")
+        return cls(data["model"], float(data["slope"]), float(data["intercept"]))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import numpy as np
 from prox_proto import ModelInfo
 
 from ..backends import ChunkDecision, DocDecision
+from .features import zipf_table
 from .scorer import load_artefact
 
 # A UI fragment glued to the end of a content line by the page's HTML-to-text step. Only these exact
@@ -152,6 +153,7 @@ class HeuristicDocWriter:
     def __init__(self, model_path: str | None = None, threshold: float = 0.5, **options):
         artefact = load_artefact(model_path)
         self.scorer = artefact.doc
+        zipf_table()  # build the word-frequency table now (about a second), not on the first request
         self.threshold = float(threshold)
         self.info = ModelInfo(name="prox_doc", version=artefact.version, backend="heuristic")
 
