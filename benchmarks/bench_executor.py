@@ -36,6 +36,7 @@ from typing import Callable
 import msgspec
 
 from prox.executor import execute_document
+from prox.executor.program import chunk_program, removal_runs
 from prox.executor.stream import execute_file, open_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,21 +57,10 @@ NO_ARGUMENT_FORMS = ("untouch_doc()", "keep_chunk()")
 RATIO_GOAL, SPEED_GOAL = 2.7, 10_000
 
 
-def removal_runs(labels: list[int]) -> list[tuple[int, int]]:
-    runs, start = [], None
-    for index, label in enumerate(labels + [1]):
-        if label == 0 and start is None:
-            start = index
-        elif label != 0 and start is not None:
-            runs.append((start, index - 1))
-            start = None
-    return runs
-
-
-def chunk_program(text: str, labels: list[int]) -> str:
-    calls = [f"remove_lines({start}, {end})" for start, end in removal_runs(labels)]
-    calls += [f"normalize({source!r}, {target!r})" for source, target in SAFE_NORMALIZATIONS if source in text]
-    return "\n".join(calls)
+def labelled_program(text: str, labels: list[int]) -> str:
+    """The program that removes the lines labelled 0 and applies the safe normalizations found in `text`."""
+    removed = [label == 0 for label in labels]
+    return chunk_program(removal_runs(removed), [(s, t) for s, t in SAFE_NORMALIZATIONS if s in text])
 
 
 def write_input(data: Path, limit: int | None, path: Path) -> tuple[int, int]:
@@ -81,7 +71,7 @@ def write_input(data: Path, limit: int | None, path: Path) -> tuple[int, int]:
             if limit is not None and documents >= limit:
                 break
             page = json.loads(line)
-            program = chunk_program(page["text"], list(page["line_labels"]))
+            program = labelled_program(page["text"], list(page["line_labels"]))
             calls += program.count("\n") + 1 if program else 0
             record = {"id": page["id"], "text": page["text"], "doc_program": "keep_doc()", "chunk_program": program}
             sink.write(msgspec.json.encode(record) + b"\n")
@@ -124,7 +114,7 @@ def megabyte_case(repeat: int) -> dict:
 
 def removal_program(form: str, page: dict) -> str | None:
     """The page's removals in `form`; None (the page is left out of the row) when it has none."""
-    runs = removal_runs(list(page["line_labels"]))
+    runs = removal_runs([label == 0 for label in page["line_labels"]])
     return "\n".join(form.format(start, end) for start, end in runs) if runs else None
 
 

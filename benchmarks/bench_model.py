@@ -142,7 +142,7 @@ def run_via_triton(args, model_dir: Path, texts, logs: Path) -> dict:
 
     process, url = benchtools.start_model_server(
         logs / "model-server.log", "--doc-backend", "hf", "--doc-model", str(model_dir), "--chunk-backend", "hf",
-        "--chunk-model", str(model_dir), "--device", args.device, "--max-batch-size", str(args.batch_size),
+        "--chunk-model", str(model_dir), "--device", args.device, "--triton-max-batch-size", str(args.batch_size),
         "--chunk-tokens", str(args.chunk_tokens))
     try:
         return asyncio.run(_measure_client(args, url, texts, CHUNK_NEW_TOKENS))

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer
 import benchtools
 from prox.cli.stack import LocalStack, ModelOptions
 from prox.common.broker import EmbeddedBroker
-from prox.common.config import KafkaSettings, Settings, kafka_client_options, load_settings
+from prox.common.config import KafkaSettings, ServiceSettings, kafka_client_options, load_settings
 from prox.common.kafka_io import create_topics, make_producer, read_topic, topic_partitions
 from prox_proto import RawDocument, encode_json
 from prox_proto.topics import Topics
@@ -56,7 +56,7 @@ class _Stamp(msgspec.Struct):
 # --- the ceiling's relay (runs as a child process) -------------------------------------------
 async def relay(bootstrap: str, group: str, routes: dict[str, str], batch_size: int, fetch_max_wait_ms: int) -> None:
     options = kafka_client_options(KafkaSettings(bootstrap_servers=bootstrap, idempotent=False))
-    settings = Settings()
+    settings = ServiceSettings()
     producer = make_producer(KafkaSettings(bootstrap_servers=bootstrap, idempotent=False), linger_ms=5)
     consumer = AIOKafkaConsumer(
         *routes, **options, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
@@ -327,8 +327,8 @@ def relay_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_pipeline.py relay")
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--group", required=True)
-    parser.add_argument("--batch-size", type=int, default=Settings().batch_size)
-    parser.add_argument("--fetch-max-wait-ms", type=int, default=Settings().kafka.fetch_max_wait_ms)
+    parser.add_argument("--batch-size", type=int, default=ServiceSettings().batch_size)
+    parser.add_argument("--fetch-max-wait-ms", type=int, default=ServiceSettings().kafka.fetch_max_wait_ms)
     parser.add_argument("routes", nargs="+", help="SOURCE=TARGET topic pairs")
     args = parser.parse_args(argv)
     routes = dict(route.split("=", 1) for route in args.routes)

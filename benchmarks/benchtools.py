@@ -47,8 +47,8 @@ def start_model_server(log_path: Path, *args: str) -> tuple[subprocess.Popen, st
     from prox.common.broker import free_port
 
     http, grpc, metrics = free_port(), free_port(), free_port()
-    command = [sys.executable, "-m", "prox.cli.main", "model-server", *args, "--http-port", str(http),
-               "--grpc-port", str(grpc), "--metrics-port", str(metrics)]
+    command = [sys.executable, "-m", "prox.cli.main", "model-server", *args, "--triton-http-port", str(http),
+               "--triton-grpc-port", str(grpc), "--triton-metrics-port", str(metrics)]
     process = processes.spawn(command, {**os.environ, "HF_HUB_OFFLINE": "1"}, log_path)
     return process, f"127.0.0.1:{grpc}"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import benchtools
 from prox.common.broker import EmbeddedBroker, free_port
-from prox.common.config import KafkaSettings, Settings
+from prox.common.config import KafkaSettings, ServiceSettings
 from prox.common.kafka_io import create_topics, make_producer
 from prox.common.runtime import StreamService
 from prox.models.client import TritonRefinerClient
@@ -32,7 +32,7 @@ from prox_proto import RawDocument, encode_json
 from prox_proto.topics import Topics
 
 TOPICS = Topics()
-SERVER_MAX_BATCH = 32  # `prox model-server --max-batch-size` default
+SERVER_MAX_BATCH = 32  # `prox model-server --triton-max-batch-size` default
 # First match wins: (category, substrings of the profiled function's file or builtin name).
 CATEGORIES = (
     ("serialisation (msgspec, prox_proto, json)", ("msgspec", "prox_proto", "/json/")),
@@ -128,7 +128,7 @@ async def total_messages(kafka: KafkaSettings, topic: str) -> int:
         await consumer.stop()
 
 
-async def profile_stage(stage, settings: Settings, expected: int) -> pstats.Stats:
+async def profile_stage(stage, settings: ServiceSettings, expected: int) -> pstats.Stats:
     counting = CountingStage(stage)
     service = StreamService(counting, settings)
     profiler = cProfile.Profile(time.process_time)
@@ -144,9 +144,14 @@ async def profile_stage(stage, settings: Settings, expected: int) -> pstats.Stat
     return pstats.Stats(profiler)
 
 
-def stage_settings(kafka: KafkaSettings, triton_url: str) -> Settings:
-    settings = Settings(kafka=kafka, http_port=free_port())
-    settings.triton.url = triton_url
+def stage_settings(stage_type, kafka: KafkaSettings, triton_url: str):
+    """The stage's own settings type (refiners: with the Triton client's URL)."""
+    from prox.cli.service import settings_type
+
+    name = stage_type.name
+    settings = settings_type(name)(kafka=kafka, http_port=free_port())
+    if hasattr(settings, "triton"):
+        settings.triton.url = triton_url
     return settings
 
 
@@ -168,7 +173,8 @@ async def profile_services(pages: list[dict], kafka: KafkaSettings, triton_url: 
     results = {}
     for label, stage_type, input_topic in order:
         expected = await total_messages(kafka, input_topic)
-        stats = await profile_stage(stage_type(stage_settings(kafka, triton_url)), stage_settings(kafka, triton_url), expected)
+        settings = stage_settings(stage_type, kafka, triton_url)
+        stats = await profile_stage(stage_type(settings), settings, expected)
         results[label] = summarise(stats, expected, top)
         print(f"profiled {label}: {expected} messages", file=sys.stderr)
     return results

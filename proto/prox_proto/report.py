@@ -12,6 +12,7 @@ DropReason = Literal["doc_program", "keep_ratio", "min_words"]
 class ProgramError(msgspec.Struct, frozen=True):
     statement: str
     reason: str
+    level: Literal["doc", "chunk"] = "chunk"  # which program the statement belongs to
 
 
 class ExecutionReport(msgspec.Struct, kw_only=True):

@@ -1,9 +1,10 @@
 """Topic names and the wire format each topic carries."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 RAW = "prox.raw"
 DOC_PROGRAMS = "prox.doc-programs"
@@ -22,13 +23,13 @@ Role = Literal["raw", "doc_programs", "kept", "chunk_programs", "refined", "drop
 class Topics(msgspec.Struct, kw_only=True):
     """Topic names as configured; every field defaults to the standard name."""
 
-    raw: str = RAW
-    doc_programs: str = DOC_PROGRAMS
-    kept: str = KEPT
-    chunk_programs: str = CHUNK_PROGRAMS
-    refined: str = REFINED
-    dropped: str = DROPPED
-    dlq: str = DLQ
+    raw: Annotated[str, Meta(description="documents from the crawl producers (JSON)")] = RAW
+    doc_programs: Annotated[str, Meta(description="doc-refiner -> executor: doc programs (msgpack)")] = DOC_PROGRAMS
+    kept: Annotated[str, Meta(description="executor -> chunk-refiner: documents their doc program kept")] = KEPT
+    chunk_programs: Annotated[str, Meta(description="chunk-refiner -> executor: chunk programs")] = CHUNK_PROGRAMS
+    refined: Annotated[str, Meta(description="the refined documents, for the trainers (JSON)")] = REFINED
+    dropped: Annotated[str, Meta(description="documents a program dropped, with the reason (JSON)")] = DROPPED
+    dlq: Annotated[str, Meta(description="dead letters: messages at fault, with the reason (JSON)")] = DLQ
 
     def all(self) -> list[str]:
         return [getattr(self, f) for f in self.__struct_fields__]

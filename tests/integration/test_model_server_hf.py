@@ -39,7 +39,7 @@ def hf_server(tiny_llama_dir):
     model = str(tiny_llama_dir)
     with start_model_server(
         "--doc-backend", "hf", "--doc-model", model, "--chunk-backend", "hf", "--chunk-model", model,
-        "--chunk-tokens", str(CHUNK_TOKENS), "--max-batch-size", "4", "--max-text-bytes", str(MAX_TEXT_BYTES),
+        "--chunk-tokens", str(CHUNK_TOKENS), "--triton-max-batch-size", "4", "--triton-max-text-bytes", str(MAX_TEXT_BYTES),
     ) as urls:
         yield urls
 

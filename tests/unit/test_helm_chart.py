@@ -240,7 +240,7 @@ def test_containers_run_the_prox_commands(manifests):
         assert _env(container)["PROX_GROUP_ID"]["value"] == f"prox-{component}"
     triton = _one(docs, "Deployment", "model-server")["spec"]["template"]["spec"]["containers"][0]
     assert triton["command"][:2] == ["prox", "model-server"]
-    assert {"--http-port=8000", "--grpc-port=8001", "--metrics-port=8002", "--doc-model=/models/doc"} <= set(
+    assert {"--triton-http-port=8000", "--triton-grpc-port=8001", "--triton-metrics-port=8002", "--doc-model=/models/doc"} <= set(
         triton["command"])
     job = _one(docs, "Job", "topics")
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][:3] == ["prox", "topics", "create"]

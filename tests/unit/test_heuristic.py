@@ -5,7 +5,8 @@ import pytest
 from prox.executor import execute_document, parse_program
 from prox.models.backends import load_chunk_writer, load_doc_writer
 from prox.models.heuristic import HeuristicChunkWriter, HeuristicDocWriter
-from prox.models.heuristic.writers import chunk_program, remove_runs
+from prox.executor.program import removal_runs
+from prox.models.heuristic.writers import line_program
 
 MENU = ["Home", "About us", "Products", "Blog", "Contact", "Login", "Search"]
 FOOTER = ["Privacy Policy", "Terms of Use", "Cookie settings", "© 2024 Example Corp. All rights reserved.",
@@ -82,16 +83,16 @@ def test_an_article_alone_is_kept_whole(chunk_writer):
 
 def test_remove_runs_and_program_use_global_inclusive_line_numbers():
     removed = np.array([True, True, False, True, False, False, True])
-    assert remove_runs(removed) == [(0, 1), (3, 3), (6, 6)]
+    assert removal_runs(removed) == [(0, 1), (3, 3), (6, 6)]
     lines = ["a"] * 7
-    assert chunk_program(lines, ~removed) == "remove_lines(0, 1)\nremove_lines(3, 3)\nremove_lines(6, 6)"
-    assert chunk_program(lines, np.ones(7, dtype=bool)) == "keep_chunk()"
+    assert line_program(lines, ~removed) == "remove_lines(0, 1)\nremove_lines(3, 3)\nremove_lines(6, 6)"
+    assert line_program(lines, np.ones(7, dtype=bool)) == "keep_chunk()"
 
 
 def test_glued_read_more_is_normalized_away_safely():
     sentence = "The council approved the budget after a long debate on transport funding."
     lines = ["Home", sentence + " Read more »"]
-    program = chunk_program(lines, np.array([False, True]))
+    program = line_program(lines, np.array([False, True]))
     assert program.split("\n") == ["remove_lines(0, 0)", "normalize(' Read more »', '')"]
     assert parse_program(program).errors == []
     assert kept_lines("\n".join(lines + [sentence]), program)[0] == sentence

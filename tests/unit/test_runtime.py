@@ -14,13 +14,13 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 import prox.common.runtime as runtime
 from prox.common import metrics
-from prox.common.config import Settings
+from prox.common.config import ServiceSettings
 from prox.common.runtime import StreamService
 from prox.common.stage import Emit, Failure, InfrastructureError
 from prox_proto import DeadLetter, RawDocument, RefinedDocument, decode_json, encode_json
 
-TOPIC = Settings().topics.raw
-OUT = Settings().topics.refined
+TOPIC = ServiceSettings().topics.raw
+OUT = ServiceSettings().topics.refined
 
 
 def records(count: int, partition: int = 0) -> list:
@@ -81,7 +81,7 @@ def fast_retries(monkeypatch):
 
 
 def service_for(stage, producer, batch: list) -> StreamService:
-    service = StreamService(stage, Settings())
+    service = StreamService(stage, ServiceSettings())
     service.producer = producer
     for record in batch:
         service.tracker.add(TopicPartition(record.topic, record.partition), record.offset)
@@ -93,7 +93,7 @@ def committable(service) -> dict:
 
 
 def dead_letters(producer) -> list[DeadLetter]:
-    return [decode_json(value, DeadLetter) for value in producer.values(Settings().topics.dlq)]
+    return [decode_json(value, DeadLetter) for value in producer.values(ServiceSettings().topics.dlq)]
 
 
 async def test_a_poison_record_is_bisected_out_and_the_rest_flows():
@@ -192,7 +192,7 @@ async def test_the_runtime_decodes_for_the_stage_and_dead_letters_what_does_not_
 def test_the_stall_detector_measures_time_without_commit_progress_while_lagging(monkeypatch):
     clock = iter([100.0, 130.0, 170.0, 171.0, 200.0])
     monkeypatch.setattr(runtime.time, "monotonic", lambda: next(clock))
-    service = StreamService(EchoStage(), Settings())
+    service = StreamService(EchoStage(), ServiceSettings())
     tp = TopicPartition(TOPIC, 0)
     gauge = metrics.COMMIT_STALLED_SECONDS.labels("echo", TOPIC, "0")
     service._watch_stall(tp, committed=10, lag=5)   # t=100: first look

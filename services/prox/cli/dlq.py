@@ -5,7 +5,7 @@ import asyncio
 import collections
 import json
 
-from ..common.config import add_settings_arguments
+from ..common.config import ToolSettings, add_settings_arguments
 
 
 def register(subparsers) -> None:
@@ -14,13 +14,13 @@ def register(subparsers) -> None:
     listing = actions.add_parser("list", help="print dead letters as JSON lines, then a count by reason")
     listing.add_argument("--reason", help="only this reason")
     listing.add_argument("--summary", action="store_true", help="only the count by reason")
-    add_settings_arguments(listing)
+    add_settings_arguments(listing, ToolSettings)
     listing.set_defaults(func=run_list)
     resend = actions.add_parser("resend", help="re-send dead letters' original payloads to their source topic")
     resend.add_argument("--reason", help="only this reason")
     resend.add_argument("--id", action="append", dest="ids", help="only this document id (repeatable)")
     resend.add_argument("--to-topic", help="send here instead of the source topic")
-    add_settings_arguments(resend)
+    add_settings_arguments(resend, ToolSettings)
     resend.set_defaults(func=run_resend)
 
 
@@ -38,9 +38,9 @@ async def _letters(settings, reason=None, ids=None):
 def run_list(args) -> int:
     from prox_proto import encode_json
 
-    from ..common.config import load_settings
+    from ..common.config import ToolSettings, load_settings
 
-    settings = load_settings(args)
+    settings = load_settings(args, struct_type=ToolSettings)
 
     async def main() -> collections.Counter:
         counts: collections.Counter = collections.Counter()
@@ -56,11 +56,11 @@ def run_list(args) -> int:
 
 
 def run_resend(args) -> int:
-    from ..common.config import load_settings
+    from ..common.config import ToolSettings, load_settings
     from ..common.dlq import original_payload
     from ..common.kafka_io import make_producer
 
-    settings = load_settings(args)
+    settings = load_settings(args, struct_type=ToolSettings)
 
     async def main() -> tuple[int, int]:
         sent = skipped = 0

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from ..common.config import add_settings_arguments
+from ..common.config import ToolSettings, add_settings_arguments
 
 
 @dataclass
@@ -88,7 +88,7 @@ def register(subparsers) -> None:
     produce.add_argument("--input", required=True)
     produce.add_argument("--topic", help="default: the raw topic")
     add_input_arguments(produce)
-    add_settings_arguments(produce)
+    add_settings_arguments(produce, ToolSettings)
     produce.set_defaults(func=run_produce)
 
     consume = subparsers.add_parser("consume", help="write a topic's messages to a JSONL file")
@@ -96,15 +96,15 @@ def register(subparsers) -> None:
     consume.add_argument("--output", default="-", help="JSONL[.gz] file, - for stdout")
     consume.add_argument("--follow", action="store_true", help="keep reading new messages until Ctrl-C")
     consume.add_argument("--dedupe", action="store_true", help="write each document id once (first wins)")
-    add_settings_arguments(consume)
+    add_settings_arguments(consume, ToolSettings)
     consume.set_defaults(func=run_consume)
 
 
 def run_produce(args) -> int:
-    from ..common.config import load_settings
+    from ..common.config import ToolSettings, load_settings
     from ..common.progress import Progress
 
-    settings = load_settings(args)
+    settings = load_settings(args, struct_type=ToolSettings)
     progress = Progress("produce")
 
     def malformed(item) -> None:
@@ -122,9 +122,9 @@ def run_produce(args) -> int:
 
 
 def run_consume(args) -> int:
-    from ..common.config import load_settings
+    from ..common.config import ToolSettings, load_settings
 
-    settings = load_settings(args)
+    settings = load_settings(args, struct_type=ToolSettings)
     roles = settings.topics.__struct_fields__
     topic = settings.topics.name(args.topic) if args.topic in roles else args.topic
     return asyncio.run(_consume(settings, topic, args))

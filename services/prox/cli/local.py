@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..models.backends import BACKENDS
 from .io import add_input_arguments
 
 
@@ -26,9 +27,9 @@ def register(subparsers) -> None:
     parser.add_argument("--dropped", help="dropped documents (JSONL[.gz])")
     parser.add_argument("--dlq", help="dead letters (JSONL[.gz])")
     add_input_arguments(parser)
-    parser.add_argument("--doc-backend", default="heuristic", choices=("heuristic", "hf"))
+    parser.add_argument("--doc-backend", default="heuristic", choices=BACKENDS)
     parser.add_argument("--doc-model", help="path of the doc refining model (hf backend)")
-    parser.add_argument("--chunk-backend", default="heuristic", choices=("heuristic", "hf"))
+    parser.add_argument("--chunk-backend", default="heuristic", choices=BACKENDS)
     parser.add_argument("--chunk-model", help="path of the chunk refining model (hf backend)")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--workdir", help="where logs go (default: a temporary directory)")
@@ -134,7 +135,8 @@ async def _run_until_signalled(args) -> int:
 
 
 async def _run(args) -> int:
-    from ..common.config import Settings
+    from prox_proto.topics import Topics
+
     from ..common.progress import Progress
     from .io import input_documents, input_problem, produce_documents
     from .stack import BrokerDied, CrashLoop, LocalStack, ModelOptions
@@ -142,7 +144,7 @@ async def _run(args) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="prox-local-"))
     models = ModelOptions(args.doc_backend, args.doc_model, args.chunk_backend, args.chunk_model)
     stack = LocalStack(workdir, models, partitions=args.partitions)
-    topics = Settings().topics
+    topics = Topics()
     started = time.monotonic()
     try:
         print(f"prox local: starting broker, model server and services (logs in {stack.logs})", file=sys.stderr)

@@ -133,12 +133,13 @@ class LocalStack:
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> "LocalStack":
-        from ..common.config import Settings
+        from prox_proto.topics import Topics
+
         from ..common.kafka_io import create_topics
 
         if self.broker:
             self.broker.start()
-        await create_topics(self.kafka_settings(), Settings().topics.all(), self.partitions, 1)
+        await create_topics(self.kafka_settings(), Topics().all(), self.partitions, 1)
         self._add_model_server()
         for name in SERVICES:
             for replica in range(self.replicas.get(name, 1)):
@@ -154,8 +155,8 @@ class LocalStack:
     def _add_model_server(self) -> None:
         m = self.models
         args = ["model-server", "--doc-backend", m.doc_backend, "--chunk-backend", m.chunk_backend,
-                "--http-port", str(self.triton_ports["http"]), "--grpc-port", str(self.triton_ports["grpc"]),
-                "--metrics-port", str(self.triton_ports["metrics"]), *m.extra_args]
+                "--triton-http-port", str(self.triton_ports["http"]), "--triton-grpc-port", str(self.triton_ports["grpc"]),
+                "--triton-metrics-port", str(self.triton_ports["metrics"]), *m.extra_args]
         if m.doc_model:
             args += ["--doc-model", m.doc_model]
         if m.chunk_model:

@@ -1,7 +1,7 @@
 """`prox topics create`: the pipeline's topics, with partition counts and retention."""
 from __future__ import annotations
 
-from ..common.config import add_settings_arguments
+from ..common.config import ToolSettings, add_settings_arguments
 
 
 def register(subparsers) -> None:
@@ -11,17 +11,17 @@ def register(subparsers) -> None:
     create.add_argument("--partitions", type=int, default=12, help="partitions per topic (parallelism ceiling)")
     create.add_argument("--replication-factor", type=int, default=3)
     create.add_argument("--retention-ms", type=int, default=7 * 24 * 3600 * 1000)
-    add_settings_arguments(create)
+    add_settings_arguments(create, ToolSettings)
     create.set_defaults(func=run_create)
 
 
 def run_create(args) -> int:
     import asyncio
 
-    from ..common.config import load_settings
+    from ..common.config import ToolSettings, load_settings
     from ..common.kafka_io import create_topics
 
-    settings = load_settings(args)
+    settings = load_settings(args, struct_type=ToolSettings)
     status = asyncio.run(create_topics(settings.kafka, settings.topics.all(), args.partitions,
                                        args.replication_factor, args.retention_ms))
     for name, state in status.items():

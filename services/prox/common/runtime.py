@@ -20,7 +20,7 @@ from . import metrics
 from .backoff import Backoff
 from prox_proto import encode_for
 
-from .config import Settings, kafka_client_options
+from .config import ServiceSettings, kafka_client_options
 from .dlq import dead_letter
 from .http import start_http
 from .logs import log_event
@@ -50,7 +50,7 @@ class _Rebalance(ConsumerRebalanceListener):
 
 
 class StreamService:
-    def __init__(self, stage: Stage, settings: Settings):
+    def __init__(self, stage: Stage, settings: ServiceSettings):
         self.stage = stage
         self.settings = settings
         self.name = stage.name
@@ -364,7 +364,7 @@ def _last_error() -> str:
     return traceback.format_exc(limit=3)[-2000:]
 
 
-def run_service(stage: Stage, settings: Settings) -> int:
+def run_service(stage: Stage, settings: ServiceSettings) -> int:
     """Run until SIGTERM/SIGINT, then drain in-flight work and commit."""
 
     async def main() -> None:

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-import numpy as np
-
 from prox.models.backends import ChunkDecision
-from prox.models.heuristic.writers import chunk_program
+from prox.executor.program import chunk_program, removal_runs
 
 C4_TERMINAL = (".", "!", "?", '"')
 
@@ -14,8 +12,8 @@ C4_TERMINAL = (".", "!", "?", '"')
 def c4_line_rule_program(text: str) -> str:
     """C4's line rule as a chunk program: keep lines that end in terminal punctuation and have >= 5 words."""
     lines = text.split("\n")
-    kept = np.array([line.rstrip().endswith(C4_TERMINAL) and len(line.split()) >= 5 for line in lines])
-    return chunk_program(lines, kept)
+    removed = [not (line.rstrip().endswith(C4_TERMINAL) and len(line.split()) >= 5) for line in lines]
+    return chunk_program(removal_runs(removed))
 
 
 def keep_everything_program(text: str) -> str:

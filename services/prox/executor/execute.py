@@ -19,25 +19,10 @@ from typing import Optional
 from prox_proto.report import ExecutionReport, ProgramError
 
 from .program import REMOVE_ALL, Call, parse_program, program_error, statements
+from .settings import ExecutorOptions
 from .textindex import TextIndex, count_words, is_word_part, merge_ranges
 
 MAX_REPORTED_ERRORS = 64
-
-
-@dataclass(frozen=True)
-class ExecutorOptions:
-    max_errors: int = 2
-    min_keep_ratio: float = 0.05
-    min_words: int = 11
-    deletion_only: bool = False
-    max_growth: Optional[float] = None
-    keep_threshold: Optional[float] = None
-
-    def __post_init__(self) -> None:
-        if self.max_errors < 1:
-            raise ValueError("max_errors must be at least 1")
-        if self.max_growth is not None and self.max_growth <= 0:
-            raise ValueError("max_growth must be positive")
 
 
 DEFAULT_OPTIONS = ExecutorOptions()
@@ -76,7 +61,7 @@ def decide_doc(doc_program: str) -> tuple[bool, Optional[ProgramError]]:
     first = next(iter(statements(doc_program)), "")
     detail = f" (first problem: {parsed.errors[0].reason})" if parsed.errors else " (empty program)"
     reason = f"no_decision: no valid drop_doc()/keep_doc(); {'kept' if keep else 'dropped'} by the 'drop' substring rule{detail}"
-    return keep, program_error(first, reason)
+    return keep, program_error(first, reason, "doc")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -79,14 +79,14 @@ def encodable(text: str) -> bool:
     return True
 
 
-def program_error(statement: str, reason: str) -> ProgramError:
+def program_error(statement: str, reason: str, level: Level = "chunk") -> ProgramError:
     """The error for one statement; its text is cut to `MAX_STATEMENT_CHARS` and any character that
     UTF-8 cannot encode (a lone surrogate) is written as an escape, so a report can always be sent."""
     if len(statement) > MAX_STATEMENT_CHARS:
         statement = statement[:MAX_STATEMENT_CHARS] + "…"
     if not encodable(statement):
         statement = statement.encode("utf-8", "backslashreplace").decode("utf-8")
-    return ProgramError(statement=statement, reason=reason)
+    return ProgramError(statement=statement, reason=reason, level=level)
 
 
 _NOT_STATEMENTS = ("#", "```")  # comment and code-fence lines
@@ -335,7 +335,7 @@ def parse_program(program: str, level: Level = "chunk") -> ParsedProgram:
         try:
             calls.append(_removal_call(line, removal) if removal else parse_statement(line, level, index == last))
         except StatementError as exc:
-            errors.append(program_error(line, exc.args[0]))
+            errors.append(program_error(line, exc.args[0], level))
     return ParsedProgram(calls, errors)
 
 
@@ -345,3 +345,23 @@ def _removal_matches(lines: list[str], level: Level) -> list[re.Match[str] | Non
     if "remove_lines" not in FUNCTIONS[level]:
         return [None] * len(lines)
     return list(map(_FAST_REMOVE.fullmatch, lines))
+
+
+# --- writing programs (the heuristic writer, the baselines, the benchmarks) ---------------------------
+def removal_runs(removed) -> list[tuple[int, int]]:
+    """The maximal runs [first, last] (inclusive, 0-based line numbers) of true values in `removed`."""
+    runs, start = [], None
+    for index, flag in enumerate(list(removed) + [False]):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            runs.append((start, index - 1))
+            start = None
+    return runs
+
+
+def chunk_program(removed_runs: list[tuple[int, int]], normalizations: list[tuple[str, str]] = ()) -> str:
+    """A chunk program in the positional forms this parser reads fastest; `keep_chunk()` when it edits nothing."""
+    calls = [f"remove_lines({first}, {last})" for first, last in removed_runs]
+    calls += [f"normalize({source!r}, {target!r})" for source, target in normalizations]
+    return "\n".join(calls) if calls else "keep_chunk()"

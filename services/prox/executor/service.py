@@ -10,21 +10,18 @@ import msgspec
 from prox_proto import ChunkProgram, DocProgram, KeptDocument, RefinedDocument
 
 from ..common import metrics
-from ..common.config import Settings
 from ..common.stage import Emit, Incoming, Result
 from . import execute_document
+from .settings import ExecutorServiceSettings
 from .program import error_kind
-
-DOC_LEVEL_ERROR_KINDS = {"no_decision"}
-
 
 class ExecutorStage:
     name = "executor"
     accepts = {"doc_programs": DocProgram, "chunk_programs": ChunkProgram}
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: ExecutorServiceSettings):
         self.settings = settings
-        self.options = settings.executor.options()
+        self.options = settings.executor
 
     async def start(self) -> None:
         pass
@@ -42,7 +39,7 @@ class ExecutorStage:
     def _run_doc_program(self, message: DocProgram) -> Result:
         started = time.perf_counter()
         execution = execute_document(message.text, message.doc_program, None, message.keep_prob, self.options)
-        _record_metrics("doc", execution.report, lambda kind: True)
+        _record_metrics("doc", execution.report)
         metrics.WORDS_IN.labels(self.name).inc(execution.report.words_in)
         timings = {**message.timings, "executor_doc_s": round(time.perf_counter() - started, 6)}
         if execution.dropped:
@@ -55,7 +52,7 @@ class ExecutorStage:
         execution = execute_document(
             message.text, message.doc_program, message.chunk_program, message.keep_prob, self.options
         )
-        _record_metrics("chunk", execution.report, lambda kind: kind not in DOC_LEVEL_ERROR_KINDS)
+        _record_metrics("chunk", execution.report)
         timings = {**message.timings, "executor_chunk_s": round(time.perf_counter() - started, 6)}
         refined = _refined(message, execution, timings, models=[message.doc_model, message.chunk_model],
                            chunk_program=message.chunk_program, chunk_ranges=message.chunk_ranges)
@@ -72,11 +69,11 @@ def _refined(message: DocProgram, execution, timings, models, chunk_program=None
     )
 
 
-def _record_metrics(level: str, report, counts_here) -> None:
+def _record_metrics(level: str, report) -> None:
+    """The level's own errors only: a chunk program's report repeats its doc program's errors."""
     for error in report.errors:
-        kind = error_kind(error.reason)
-        if counts_here(kind):
-            metrics.EXECUTOR_ERRORS.labels(level, kind).inc()
+        if error.level == level:
+            metrics.EXECUTOR_ERRORS.labels(level, error_kind(error.reason)).inc()
     metrics.EXECUTOR_CALLS.labels(level).observe(report.calls_applied)
     outcome = "ignored" if report.program_ignored else report.outcome
     metrics.EXECUTOR_PROGRAMS.labels(level, outcome).inc()

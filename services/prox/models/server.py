@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -16,20 +15,10 @@ from prox_proto.triton import (CHUNK_MODEL, CHUNK_RANGES, DOC_MODEL, INFO_PARAME
                                encode_chunk_ranges)
 
 from .backends import ChunkWriter, DocWriter
+from .settings import TritonServerSettings
 
 ERROR_OUTPUT = "prox_invalid_argument"  # never in the model config: the patched proxy turns it into an error
 LOGGER = logging.getLogger("prox.models.server")
-
-
-@dataclass
-class ServerSettings:
-    http_port: int = 8000
-    grpc_port: int = 8001
-    metrics_port: int = 8002
-    max_batch_size: int = 32
-    max_queue_delay_us: int = 5000
-    max_text_bytes: int = 4 * 1024 * 1024
-    instances: int = 1  # Triton model instances per model: batches written at once (one per writer worker)
 
 
 class InvalidText(ValueError):
@@ -152,7 +141,9 @@ def _info_parameters(writer) -> dict[str, str]:
     return dict(zip(INFO_PARAMETERS, (writer.info.name, writer.info.version, writer.info.backend)))
 
 
-def bind_models(triton, doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: ServerSettings) -> None:
+def bind_models(triton, doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: TritonServerSettings,
+                instances: int = 1) -> None:
+    """Both models, each with `instances` Triton model instances (batches written at once)."""
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 
     _patch_pytriton()
@@ -170,13 +161,12 @@ def bind_models(triton, doc_writer: DocWriter, chunk_writer: ChunkWriter, settin
         _model_parameters[name] = _info_parameters(writer)
         triton.bind(
             model_name=name, inputs=text_input, outputs=[program, extra], config=config,
-            infer_func=[make_infer_function(outputs(writer), settings.max_text_bytes)
-                        for _ in range(settings.instances)],
+            infer_func=[make_infer_function(outputs(writer), settings.max_text_bytes) for _ in range(instances)],
         )
 
 
-def serve(doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: ServerSettings, stop: threading.Event,
-          healthy=lambda: True) -> None:
+def serve(doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: TritonServerSettings, stop: threading.Event,
+          instances: int = 1, healthy=lambda: True) -> None:
     """Run Triton until `stop` is set (the CLI sets it on SIGTERM/SIGINT), then shut it down cleanly.
     `healthy()` false (e.g. a writer worker died) stops it with an error, for its supervisor to restart."""
     from pytriton.triton import Triton, TritonConfig
@@ -187,7 +177,7 @@ def serve(doc_writer: DocWriter, chunk_writer: ChunkWriter, settings: ServerSett
     )
     triton = Triton(config=triton_config)
     try:
-        bind_models(triton, doc_writer, chunk_writer, settings)
+        bind_models(triton, doc_writer, chunk_writer, settings, instances)
         triton.run()
         LOGGER.info("serving %s and %s: grpc :%d, http :%d, metrics :%d", DOC_MODEL, CHUNK_MODEL,
                     settings.grpc_port, settings.http_port, settings.metrics_port)

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 from prox_proto import ModelInfo
 from prox_proto.topics import Role
 
-from ..common.config import Settings
+from ..common.config import RefinerSettings
 from ..common.stage import Emit, Failure, Incoming, Result
 
 
@@ -17,7 +17,7 @@ class RefinerStage:
     accepts: Mapping[Role, type]  # the one input role and its message type
     output_role: Role
 
-    def __init__(self, settings: Settings, client=None):
+    def __init__(self, settings: RefinerSettings, client=None):
         self.settings = settings
         self.client = client
         self.model_info = ModelInfo(name=self.model)

@@ -6,7 +6,9 @@ from typing import Sequence
 
 import numpy as np
 
+from prox.executor.program import chunk_program, removal_runs
 from prox_proto import ModelInfo
+from prox_proto.triton import CHUNK_MODEL, DOC_MODEL
 
 from ..backends import ChunkDecision, DocDecision
 from .features import zipf_table
@@ -94,13 +96,6 @@ def has_main_content(probabilities: np.ndarray, paragraph: np.ndarray) -> bool:
     return bool(paragraph.any()) or probabilities.max(initial=0.0) >= NO_CONTENT_MAX_P
 
 
-def remove_runs(removed: np.ndarray) -> list[tuple[int, int]]:
-    """The maximal runs [first, last] (inclusive) of True in `removed`."""
-    flags = np.concatenate(([False], removed.astype(bool), [False]))
-    changes = np.flatnonzero(flags[1:] != flags[:-1])
-    return [(int(start), int(end) - 1) for start, end in zip(changes[::2], changes[1::2])]
-
-
 # Every alternative of GLUED_UI_TAIL contains one of these: a cheap test before the look-behind expression.
 _TAIL_HINT = re.compile(r"\[|Read [mM]ore|Continue reading|Click here to read more")
 
@@ -115,10 +110,9 @@ def glued_tails(lines: Sequence[str], kept: np.ndarray) -> list[str]:
     return [tail for tail in matches if kept_text.count(tail) == 1]
 
 
-def chunk_program(lines: Sequence[str], kept: np.ndarray) -> str:
-    statements = [f"remove_lines({start}, {end})" for start, end in remove_runs(~kept)]
-    statements += [f"normalize({tail!r}, '')" for tail in glued_tails(lines, kept)]
-    return "\n".join(statements) if statements else "keep_chunk()"
+def line_program(lines: Sequence[str], kept: np.ndarray) -> str:
+    """The chunk program that keeps the `kept` lines (and cuts glued UI tails from them)."""
+    return chunk_program(removal_runs(~kept), [(tail, "") for tail in glued_tails(lines, kept)])
 
 
 class HeuristicChunkWriter:
@@ -129,7 +123,7 @@ class HeuristicChunkWriter:
         self.scorer = artefact.line
         # None: keep the lines that maximise the expected word-level F1; a number: a fixed probability threshold.
         self.threshold = None if threshold is None else float(threshold)
-        self.info = ModelInfo(name="prox_chunk", version=artefact.version, backend="heuristic")
+        self.info = ModelInfo(name=CHUNK_MODEL, version=artefact.version, backend="heuristic")
 
     def decide(self, text: str) -> ChunkDecision:
         lines = text.split("\n")
@@ -141,7 +135,7 @@ class HeuristicChunkWriter:
             kept = keep_adjacent_paragraphs(kept, probabilities, words, paragraph)
         else:
             kept = kept_lines(lines, probabilities, self.threshold)
-        return ChunkDecision(chunk_program(lines, kept), [(0, len(lines) - 1)])
+        return ChunkDecision(line_program(lines, kept), [(0, len(lines) - 1)])
 
     def write(self, texts: Sequence[str]) -> list[ChunkDecision]:
         return [self.decide(text) for text in texts]
@@ -155,7 +149,7 @@ class HeuristicDocWriter:
         self.scorer = artefact.doc
         zipf_table()  # build the word-frequency table now (about a second), not on the first request
         self.threshold = float(threshold)
-        self.info = ModelInfo(name="prox_doc", version=artefact.version, backend="heuristic")
+        self.info = ModelInfo(name=DOC_MODEL, version=artefact.version, backend="heuristic")
 
     def write(self, texts: Sequence[str]) -> list[DocDecision]:
         probabilities = self.scorer.keep_probabilities(list(texts))
