@@ -61,6 +61,14 @@ def test_prox_local_accounts_for_every_document_and_matches_prox_execute(tmp_pat
     assert sorted(out_ids) == sorted(p["id"] for p in pages)  # each id exactly once
     assert summary["refined"] == len(refined) and summary["dropped"] == len(dropped)
 
+    import pyarrow.dataset
+
+    shards = pyarrow.dataset.dataset(tmp_path / "shards", format="parquet").to_table(columns=["id", "text"])
+    assert sorted(shards.column("id").to_pylist()) == sorted(m["id"] for m in refined)  # each refined id once
+    assert dict(zip(shards.column("id").to_pylist(), shards.column("text").to_pylist())) == {
+        m["id"]: m["text"] for m in refined}
+    assert summary["shard_rows"] == len(refined) and summary["shards"] == str(tmp_path / "shards")
+
     texts = {p["id"]: p["text"] for p in pages}
     replay = tmp_path / "programs.jsonl"
     with open(replay, "w", encoding="utf-8") as out:

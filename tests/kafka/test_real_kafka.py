@@ -87,3 +87,10 @@ async def test_broker_restart_mid_stream_loses_nothing(kafka_stack, real_kafka):
         pytest.skip(f"the tier does not own the broker at {real_kafka.bootstrap_servers}, so cannot restart it")
     duplicates = (await broker_restart_scenario(kafka_stack, real_kafka.restart, "rk-restart", count=200)).duplicates
     print(f"\nbroker restarted mid-stream: 200 documents, {duplicates} duplicates")
+
+
+async def test_sink_killed_mid_shard_on_real_kafka(real_kafka, tmp_path):
+    from tests.integration.test_sink import sink_sigkill_scenario
+
+    result = await sink_sigkill_scenario(real_kafka.bootstrap_servers, tmp_path, idempotent=True)
+    assert result["kills"] == 3

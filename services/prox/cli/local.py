@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import signal
 import sys
 import tempfile
@@ -26,6 +27,8 @@ def register(subparsers) -> None:
     parser.add_argument("--output", required=True, help="refined documents (JSONL[.gz])")
     parser.add_argument("--dropped", help="dropped documents (JSONL[.gz])")
     parser.add_argument("--dlq", help="dead letters (JSONL[.gz])")
+    parser.add_argument("--shards", help="the sink's Parquet shards, replaced like --output (default: a shards/ "
+                                         "folder beside --output; 'none' runs no sink)")
     add_input_arguments(parser)
     parser.add_argument("--doc-backend", default="heuristic", choices=BACKENDS)
     parser.add_argument("--doc-model", help="path of the doc refining model (hf backend)")
@@ -143,7 +146,8 @@ async def _run(args) -> int:
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="prox-local-"))
     models = ModelOptions(args.doc_backend, args.doc_model, args.chunk_backend, args.chunk_model)
-    stack = LocalStack(workdir, models, partitions=args.partitions)
+    shards = _shards_dir(args)
+    stack = LocalStack(workdir, models, partitions=args.partitions, shards=shards)
     topics = Topics()
     started = time.monotonic()
     try:
@@ -166,7 +170,8 @@ async def _run(args) -> int:
         elapsed = time.monotonic() - t0
         collector.stop.set()
         await collecting
-        _print_summary(stats, collector.state, elapsed)
+        written = _wait_for_shards(stack, shards, collector.state.refined)
+        _print_summary(stats, collector.state, elapsed, written)
         missing = stats.ids - collector.state.ids
         if args.keep_running:
             print("prox local: stack running; Ctrl-C stops it", file=sys.stderr)
@@ -199,7 +204,25 @@ async def _wait_accounted(stack, collector: Collector, ids: set, progress, stall
     progress.close()
 
 
-def _print_summary(stats, state: Collected, elapsed: float) -> None:
+def _shards_dir(args) -> Optional[Path]:
+    """Replaced like --output: the sink would skip ids already in an earlier run's shards."""
+    if args.shards == "none":
+        return None
+    shards = Path(args.shards) if args.shards else Path(args.output).resolve().parent / "shards"
+    shutil.rmtree(shards, ignore_errors=True)
+    return shards
+
+
+def _wait_for_shards(stack, shards: Optional[Path], refined: int) -> Optional[dict]:
+    """Until the sink's published shards hold every refined document (it closes a shard every few seconds)."""
+    if shards is None:
+        return None
+    from ..sink.service import wait_for_shards
+
+    return wait_for_shards(shards, rows=refined, stack=stack, timeout_s=180)
+
+
+def _print_summary(stats, state: Collected, elapsed: float, shards: Optional[dict]) -> None:
     summary = {
         "documents_in": stats.sent, "distinct_ids": len(stats.ids), "refined": state.refined,
         "dropped": state.dropped, "dead_lettered": state.dead_lettered, "duplicate_input_ids": stats.duplicates,
@@ -208,6 +231,8 @@ def _print_summary(stats, state: Collected, elapsed: float) -> None:
         "seconds": round(elapsed, 2), "documents_per_s": round(len(stats.ids) / max(elapsed, 1e-9), 1),
         "accounted": len(stats.ids & state.ids) == len(stats.ids),
     }
+    if shards is not None:
+        summary.update(shards=shards["path"], shard_files=shards["shards"], shard_rows=shards["rows"])
     print("\nProX Stream local run")
     for key, value in summary.items():
         print(f"  {key:<22}{value}")

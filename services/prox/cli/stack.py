@@ -18,11 +18,12 @@ from typing import Optional
 
 from ..common import processes
 from ..common.broker import EmbeddedBroker, free_port
+from .service import SERVICES
+
+# The sink in a local run: shards appear within seconds, and each stop (SIGTERM) closes the open ones.
+LOCAL_SINK_MAX_AGE_S = 5.0
 
 log = logging.getLogger("prox.local")
-
-SERVICES = ("doc-refiner", "chunk-refiner", "executor")
-
 
 class BrokerDied(RuntimeError):
     pass
@@ -92,7 +93,7 @@ def _prox_command(*args: str) -> list[str]:
 class LocalStack:
     def __init__(self, workdir: Path, models: ModelOptions = ModelOptions(), partitions: int = 4,
                  service_env: Optional[dict[str, str]] = None, replicas: Optional[dict[str, int]] = None,
-                 external_kafka: Optional[str] = None):
+                 external_kafka: Optional[str] = None, shards: Optional[Path] = None):
         self.workdir = Path(workdir)
         self.logs = self.workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -102,6 +103,7 @@ class LocalStack:
         self.replicas = replicas or {}
         # With an external (real) Kafka, no embedded broker runs and the idempotent producer stays on.
         self.external_kafka = external_kafka
+        self.shards = shards  # where the sink writes; no sink without it
         self.broker = None if external_kafka else EmbeddedBroker(log_path=self.logs / "broker.log")
         self.triton_ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
         self.children: dict[str, Child] = {}
@@ -142,6 +144,8 @@ class LocalStack:
         await create_topics(self.kafka_settings(), Topics().all(), self.partitions, 1)
         self._add_model_server()
         for name in SERVICES:
+            if name == "sink" and self.shards is None:
+                continue
             for replica in range(self.replicas.get(name, 1)):
                 self._add_service(name, replica)
         for child in self.children.values():
@@ -171,6 +175,7 @@ class LocalStack:
             "PROX_KAFKA_IDEMPOTENT": "true" if self.external_kafka else "false",  # Tansu rejects InitProducerId
             "PROX_TRITON_URL": self.triton_url,
             "PROX_HTTP_PORT": str(free_port()),
+            **(self._sink_env() if name == "sink" else {}),
             **self.service_env,
         }
         key = name if replica == 0 else f"{name}-{replica}"
@@ -179,6 +184,10 @@ class LocalStack:
     def supervises(self, child: Child) -> bool:
         """Whether `check()` restarts this child when it dies."""
         return not self.stopping
+
+    def _sink_env(self) -> dict[str, str]:
+        return {"PROX_SINK_PATH": str(self.shards), "PROX_SINK_MAX_AGE_S": str(LOCAL_SINK_MAX_AGE_S),
+                "PROX_SINK_WRITER_ID": "local"}
 
     def check(self) -> list[str]:
         """Restart dead children; returns their names.

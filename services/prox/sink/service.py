@@ -1,0 +1,83 @@
+"""`prox service sink`: run the sink; and waiting for its shards (`prox local`, tests)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Optional
+
+from ..common.logs import log_event, setup_logging
+from .settings import SinkSettings
+
+log = logging.getLogger("prox.sink")
+
+
+def run_sink(settings: SinkSettings) -> int:
+    """Run until SIGTERM/SIGINT (faust's worker handles both: open shards are closed and committed)."""
+    import faust
+
+    from .app import build_app, topic_partitions
+
+    setup_logging(settings.log_level)
+    partitions = asyncio.run(topic_partitions(settings.kafka, settings.topics.refined))
+    app = build_app(settings, partitions)
+    report = app.core.recover()
+    log_event(log, logging.INFO, "sink starting", service="sink", group=settings.group, partitions=partitions,
+              path=settings.sink.path, format=settings.sink.format, recovered=report,
+              http_port=settings.http_port)
+    worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False, quiet=True)
+    _dump_tasks_on_sigusr1(worker.loop)
+    worker.execute_from_commandline()  # exits the process (code 0 on a clean stop)
+    return 0
+
+
+def run(args) -> int:
+    from ..common.config import load_settings
+
+    return run_sink(load_settings(args, struct_type=SinkSettings))
+
+
+# --- the local stack ------------------------------------------------------------------------
+
+def wait_for_shards(shards_dir: str | Path, ids: Optional[set[str]] = None, *, rows: Optional[int] = None,
+                    timeout_s: float = 120.0, stack=None) -> dict:
+    """Until the published shards (per the manifest) hold every id in `ids` (or at least `rows` rows);
+    returns {"path", "shards", "rows", "bytes"}. `prox local` calls it once the collector saw every
+    document, e.g. `wait_for_shards("out/shards", rows=collector.state.refined, stack=stack)`."""
+    import time
+
+    from .manifest import Manifest
+    from .storage import Storage
+    from .verify import shard_ids
+
+    storage = Storage(str(shards_dir), "reader")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if stack is not None:
+            stack.check()
+        entries = Manifest(storage).entries()
+        written = sum(e.rows for e in entries)
+        missing = len(ids - set(shard_ids(storage, entries))) if ids is not None else 0
+        if not missing and (rows is None or written >= rows):
+            return {"path": str(shards_dir), "shards": len(entries), "rows": written,
+                    "bytes": sum(e.bytes for e in entries)}
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"shards in {shards_dir} incomplete after {timeout_s:.0f}s: {written} rows"
+                               + (f", {missing} ids missing" if ids is not None else f" of {rows}"))
+        time.sleep(0.5)
+
+
+def _dump_tasks_on_sigusr1(loop) -> None:
+    """`kill -USR1 PID` writes every thread's and asyncio task's stack to stderr (a stuck sink, live)."""
+    import faulthandler
+    import signal
+    import sys
+
+    def dump(_signum, _frame):
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        for task in asyncio.all_tasks(loop):
+            print(f"--- task {task.get_name()} {task.get_coro()!r}", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        sys.stderr.flush()
+
+    signal.signal(signal.SIGUSR1, dump)
