@@ -154,7 +154,7 @@ def run_via_triton(args, model_dir: Path, texts, logs: Path) -> dict:
 async def _measure_client(args, url: str, texts, new_tokens: int) -> dict:
     import asyncio
 
-    from prox.models.client import TritonRefinerClient
+    from prox.refiners.triton_client import TritonRefinerClient
 
     results = {}
     for batch_size in sorted({1, args.batch_size}):

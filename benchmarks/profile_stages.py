@@ -27,7 +27,7 @@ from prox.common.broker import EmbeddedBroker, free_port
 from prox.common.config import KafkaSettings, ServiceSettings
 from prox.common.kafka_io import create_topics, make_producer
 from prox.common.runtime import StreamService
-from prox.models.client import TritonRefinerClient
+from prox.refiners.triton_client import TritonRefinerClient
 from prox_proto import RawDocument, encode_json
 from prox_proto.topics import Topics
 
@@ -37,7 +37,7 @@ SERVER_MAX_BATCH = 32  # `prox model-server --triton-max-batch-size` default
 CATEGORIES = (
     ("serialisation (msgspec, prox_proto, json)", ("msgspec", "prox_proto", "/json/")),
     ("Kafka client (aiokafka)", ("aiokafka", "/kafka/")),
-    ("Triton client (tritonclient, grpc, protobuf)", ("tritonclient", "grpc", "protobuf", "prox/models/client")),
+    ("Triton client (tritonclient, grpc, protobuf)", ("tritonclient", "grpc", "protobuf", "prox/refiners/triton_client")),
     ("executor (prox.executor)", ("prox/executor",)),
     ("model (heuristic writers, numpy)", ("prox/models/heuristic", "numpy")),
     ("metrics (prometheus_client)", ("prometheus_client",)),

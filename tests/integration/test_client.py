@@ -5,7 +5,7 @@ import pytest
 
 from prox.common.metrics import TRITON_BATCH_SIZE, TRITON_RETRIES
 from prox.models.backends import ChunkDecision, DocDecision
-from prox.models.client import RetryBudgetExceeded, TritonRefinerClient
+from prox.refiners.triton_client import RetryBudgetExceeded, TritonRefinerClient
 from tests.fixtures.triton import free_ports, start_model_server, urls_for
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from prox.models.backends import ChunkDecision, DocDecision
-from prox.models.client import DocumentError, TritonRefinerClient
+from prox.refiners.triton_client import DocumentError, TritonRefinerClient
 from tests.fixtures.triton import server_environment, start_model_server
 from tests.helpers.tiny_llama import build_tiny_llama
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from prox.models.client import (INFRASTRUCTURE, STATUS_MEANING, SUSPECT, DocumentError, RetryBudgetExceeded,
+from prox.refiners.triton_client import (INFRASTRUCTURE, STATUS_MEANING, SUSPECT, DocumentError, RetryBudgetExceeded,
                                 TritonRefinerClient, classify)
 from prox.models.backends import DocDecision
 
@@ -80,7 +80,7 @@ class Input:
 
 @pytest.fixture
 def fake(monkeypatch):
-    import prox.models.client as client_module
+    import prox.refiners.triton_client as client_module
 
     monkeypatch.setattr(client_module.grpcclient, "InferInput", Input)
 

@@ -55,7 +55,8 @@ TRITON_REQUEST_SECONDS = Histogram(
 )
 TRITON_BATCH_SIZE = Histogram("prox_triton_batch_size", "Documents per Triton request", ["model"], buckets=BATCH_BUCKETS)
 TRITON_ERRORS = Counter(
-    "prox_triton_errors", "Triton request errors by kind (the gRPC status, see prox.models.client.STATUS_MEANING)",
+    "prox_triton_errors",
+    "Triton request errors by kind (the gRPC status, see prox.refiners.triton_client.STATUS_MEANING)",
     ["model", "kind"],
 )
 TRITON_RETRIES = Counter("prox_triton_retries", "Triton requests retried after a transient error", ["model"])

@@ -1,4 +1,5 @@
-"""A refiner: a batch of documents → one Triton model call → a program per document. Model-agnostic."""
+"""A refiner: a batch of documents → one Triton model call → a program per document. Model-agnostic:
+it knows the Triton contract (prox_proto.triton) through its client, never a prompt or a tokenizer."""
 from __future__ import annotations
 
 import time
@@ -9,6 +10,7 @@ from prox_proto.topics import Role
 
 from ..common.config import RefinerSettings
 from ..common.stage import Emit, Failure, Incoming, Result
+from .triton_client import DocumentError, TritonRefinerClient
 
 
 class RefinerStage:
@@ -25,8 +27,6 @@ class RefinerStage:
 
     async def start(self) -> None:
         if self.client is None:
-            from ..models.client import TritonRefinerClient
-
             triton = self.settings.triton
             self.client = TritonRefinerClient(
                 url=triton.url, concurrency=triton.concurrency, request_timeout_s=triton.timeout_s,
@@ -51,8 +51,6 @@ class RefinerStage:
         return [self._result(incoming, decision, elapsed) for incoming, decision in zip(batch, decisions)]
 
     def _result(self, incoming: Incoming, decision, elapsed: float) -> Result:
-        from ..models.client import DocumentError
-
         if isinstance(decision, DocumentError):
             return Failure("model_error", decision.error_class, decision.message, doc_id=self.document_id(incoming))
         return [Emit(self.output_role, self.build(incoming, decision, elapsed), outcome="programmed")]
