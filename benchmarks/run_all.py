@@ -22,6 +22,7 @@ BENCHMARKS = (
     ("model, in-process (released shape, CPU, tiny settings)", ["bench_model.py"]),
     ("model, via Triton vs in-process (tiny shape, CPU)", ["bench_model.py", "--via-triton"]),
     ("pipeline vs raw broker ceiling", ["bench_pipeline.py"]),
+    ("sink vs pyarrow alone", ["bench_sink.py"]),
     ("per-stage profile", ["profile_stages.py"]),
 )
 
@@ -79,6 +80,13 @@ def write_readme(runs: list[dict]) -> None:
         "- `pipeline_fetch_wait_500ms.*`: the same before the `kafka.fetch_max_wait_ms` fix (aiokafka's 500 ms "
         "default), kept for the comparison (`PROX_KAFKA_FETCH_MAX_WAIT_MS=500 python benchmarks/bench_pipeline.py "
         "--name pipeline_fetch_wait_500ms`; not re-run by `make bench`).",
+        "- `pipeline_one_writer_process.*`: the same with one model-server writer process instead of one per core "
+        "(`PROX_WORKERS=1 python benchmarks/bench_pipeline.py --name pipeline_one_writer_process`; not re-run).",
+        "- `sink.*`: the sink's rows/s and MB/s against pyarrow writing the same rows alone (bench_sink.py).",
+        "- `faults.*`: the fault matrix (`make faults`, benchmarks/fault_matrix.py; not run by `make bench`).",
+        "- `eval_doc_cv.json`, `eval_wcxb_cv.json`: the heuristic refiner's held-out evaluation "
+        "(scripts/train_heuristic.py, docs/quality.md).",
+        "- `model_gpu.md`: the GPU engine benchmark's commands (no GPU was available yet).",
         "- `profile.*`: per-stage CPU profile (profile_stages.py).",
         "- Capacity plan from these numbers: `docs/capacity.md`.", "",
         "## Last run", "", "| benchmark | command | exit | seconds |", "|---|---|---|---|",
