@@ -81,7 +81,11 @@ class ModelRunner:
         config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=self.eos_id,
                                   pad_token_id=self.pad_id)
         options = {"progress_bar": False}
-        if "persistent_manager" in inspect.signature(self.model.generate_batch).parameters:
+        if not str(self.device).startswith("cuda"):
+            # Off the GPU transformers sizes the paged cache from free host memory (or from nothing, without
+            # psutil): size it for these prompts instead, and build it per call.
+            options["continuous_batching_config"] = _cpu_cache_config(prompts, max_new_tokens)
+        elif "persistent_manager" in inspect.signature(self.model.generate_batch).parameters:
             options["persistent_manager"] = True  # keep the paged cache (and CUDA graphs) between calls
         outputs = self.model.generate_batch(inputs=list(prompts), generation_config=config, **options)
         if len(outputs) != len(prompts):
@@ -90,3 +94,13 @@ class ModelRunner:
 
     def _until_eos(self, tokens: list[int]) -> list[int]:
         return tokens[:tokens.index(self.eos_id)] if self.eos_id in tokens else tokens
+
+
+def _cpu_cache_config(prompts: list[list[int]], max_new_tokens: int, block_size: int = 256):
+    """A paged KV cache just large enough for every prompt plus its new tokens."""
+    from transformers import ContinuousBatchingConfig
+
+    blocks = sum(-(-(len(prompt) + max_new_tokens) // block_size) for prompt in prompts) + 1
+    return ContinuousBatchingConfig(block_size=block_size, num_blocks=blocks,
+                                    max_batch_tokens=min(4096, sum(len(p) for p in prompts) + len(prompts)))
+

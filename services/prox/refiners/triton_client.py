@@ -113,8 +113,25 @@ class TritonRefinerClient:
     @property
     def grpc(self) -> grpcclient.InferenceServerClient:
         if self._client is None:
-            self._client = grpcclient.InferenceServerClient(url=self.url)
+            self._client = grpcclient.InferenceServerClient(url=self.url, channel_args=self._channel_args())
         return self._client
+
+    def _channel_args(self) -> list[tuple[str, int]]:
+        """tritonclient's defaults, plus a reconnect backoff capped like ours: gRPC's own grows to 120 s, so
+        after an outage of a minute the channel would stay down long after the server is back."""
+        keepalive = grpcclient.KeepAliveOptions()
+        cap_ms = max(100, int(self.backoff_max_s * 1000))
+        return [
+            ("grpc.max_send_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+            ("grpc.max_receive_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+            ("grpc.keepalive_time_ms", keepalive.keepalive_time_ms),
+            ("grpc.keepalive_timeout_ms", keepalive.keepalive_timeout_ms),
+            ("grpc.keepalive_permit_without_calls", keepalive.keepalive_permit_without_calls),
+            ("grpc.http2.max_pings_without_data", keepalive.http2_max_pings_without_data),
+            ("grpc.initial_reconnect_backoff_ms", min(cap_ms, 100)),
+            ("grpc.min_reconnect_backoff_ms", min(cap_ms, 100)),
+            ("grpc.max_reconnect_backoff_ms", cap_ms),
+        ]
 
     async def close(self) -> None:
         if self._client is not None:
