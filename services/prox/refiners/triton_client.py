@@ -128,8 +128,9 @@ class TritonRefinerClient:
             ("grpc.keepalive_timeout_ms", keepalive.keepalive_timeout_ms),
             ("grpc.keepalive_permit_without_calls", keepalive.keepalive_permit_without_calls),
             ("grpc.http2.max_pings_without_data", keepalive.http2_max_pings_without_data),
+            # Not grpc.min_reconnect_backoff_ms: gRPC also takes it as the connect timeout (20 s by default);
+            # at 100 ms a loaded machine's server could never be connected to.
             ("grpc.initial_reconnect_backoff_ms", min(cap_ms, 100)),
-            ("grpc.min_reconnect_backoff_ms", min(cap_ms, 100)),
             ("grpc.max_reconnect_backoff_ms", cap_ms),
         ]
 
