@@ -1,7 +1,7 @@
 """Serves a doc writer as `prox_doc` and a chunk writer as `prox_chunk` on Triton (PyTriton).
 
 Triton's dynamic batcher merges client requests; each merged batch is written in one `writer.write` call.
-A request whose text is not UTF-8 or is too large fails alone with INVALID_ARGUMENT (see `_patch_pytriton`).
+A request whose text is not UTF-8 or is too large fails alone with INVALID_ARGUMENT (see `pytriton_patch`).
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from prox_proto.triton import (CHUNK_MODEL, CHUNK_RANGES, DOC_MODEL, INFO_PARAME
                                encode_chunk_ranges)
 
 from .backends import ChunkWriter, DocWriter
+from .pytriton_patch import ERROR_OUTPUT, model_parameters, patch_pytriton
 from .settings import TritonServerSettings
 
-ERROR_OUTPUT = "prox_invalid_argument"  # never in the model config: the patched proxy turns it into an error
 LOGGER = logging.getLogger("prox.models.server")
 
 
@@ -96,47 +96,6 @@ def chunk_outputs(writer: ChunkWriter):
     return write
 
 
-_PATCH_ANCHOR = "def _wrap_response(response: Response, requested_outputs_names, model_outputs_dict):\n"
-_PATCH_BODY = f"""    if response.data is not None and "{ERROR_OUTPUT}" in response.data:
-        message = response.data["{ERROR_OUTPUT}"].reshape(-1)[0]
-        message = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
-        return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, pb_utils.TritonError.INVALID_ARG))
-"""
-_model_parameters: dict[str, dict[str, str]] = {}
-
-
-def _patch_pytriton() -> None:
-    """PyTriton fails every request of a merged batch when the infer function raises, always as INTERNAL.
-
-    Its proxy model (copied into Triton's model repository) is given one more rule: a response carrying
-    ERROR_OUTPUT becomes an INVALID_ARGUMENT error for that request only. The model config also gets our
-    parameters (model name/version/backend). Both fail loudly at startup if PyTriton changes shape.
-    """
-    from pytriton.models.model import Model
-
-    if getattr(Model, "_prox_patched", False):
-        return
-    original_files, original_config = Model.get_proxy_model_files, Model._get_triton_model_config
-
-    def get_proxy_model_files(self):
-        files = original_files(self)
-        for key, source in files.items():
-            if key.endswith("/model.py"):
-                text = source.decode("utf-8")
-                if _PATCH_ANCHOR not in text:
-                    raise RuntimeError("unsupported nvidia-pytriton version: proxy model has no _wrap_response")
-                files[key] = text.replace(_PATCH_ANCHOR, _PATCH_ANCHOR + _PATCH_BODY).encode("utf-8")
-        return files
-
-    def get_triton_model_config(self):
-        config = original_config(self)
-        config.backend_parameters.update(_model_parameters.get(self.model_name, {}))
-        return config
-
-    Model.get_proxy_model_files, Model._get_triton_model_config = get_proxy_model_files, get_triton_model_config
-    Model._prox_patched = True
-
-
 def _info_parameters(writer) -> dict[str, str]:
     return dict(zip(INFO_PARAMETERS, (writer.info.name, writer.info.version, writer.info.backend)))
 
@@ -146,7 +105,7 @@ def bind_models(triton, doc_writer: DocWriter, chunk_writer: ChunkWriter, settin
     """Both models, each with `instances` Triton model instances (batches written at once)."""
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 
-    _patch_pytriton()
+    patch_pytriton()
     config = ModelConfig(
         max_batch_size=settings.max_batch_size,
         batcher=DynamicBatcher(max_queue_delay_microseconds=settings.max_queue_delay_us),
@@ -158,7 +117,7 @@ def bind_models(triton, doc_writer: DocWriter, chunk_writer: ChunkWriter, settin
         (CHUNK_MODEL, chunk_writer, chunk_outputs, Tensor(name=CHUNK_RANGES, dtype=bytes, shape=(1,))),
     )
     for name, writer, outputs, extra in levels:
-        _model_parameters[name] = _info_parameters(writer)
+        model_parameters[name] = _info_parameters(writer)
         triton.bind(
             model_name=name, inputs=text_input, outputs=[program, extra], config=config,
             infer_func=[make_infer_function(outputs(writer), settings.max_text_bytes) for _ in range(instances)],
