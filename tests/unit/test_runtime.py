@@ -204,3 +204,79 @@ def test_the_stall_detector_measures_time_without_commit_progress_while_lagging(
     assert gauge._value.get() == 0.0
     service._watch_stall(tp, committed=12, lag=0)   # t=200: nothing to commit is no stall
     assert gauge._value.get() == 0.0
+
+
+class FakeConsumer:
+    """What the lag and commit code asks of aiokafka. Like aiokafka, `assignment()` still lists revoked
+    partitions until the group has re-joined; `position` of `slow` waits for `answer`."""
+
+    def __init__(self, tps, highwater=10, position=7, slow=None, commit_errors=()):
+        self.tps, self.slow, self.answer = set(tps), slow, asyncio.Event()
+        self.highwater_of, self.position_of = highwater, position
+        self.commit_errors, self.commits = list(commit_errors), []
+
+    def assignment(self):
+        return set(self.tps)
+
+    def highwater(self, tp):
+        assert tp in self.tps, "Partition is not assigned"
+        return self.highwater_of
+
+    async def position(self, tp):
+        if tp == self.slow:
+            await self.answer.wait()
+        return self.position_of
+
+    async def commit(self, offsets):
+        if self.commit_errors:
+            raise self.commit_errors.pop(0)
+        self.commits.append(offsets)
+
+
+async def until(condition, timeout_s: float = 10) -> None:
+    async def poll():
+        while not condition():
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(poll(), timeout_s)
+
+
+def lag_series(service) -> dict[int, float]:
+    return {int(sample.labels["partition"]): sample.value
+            for metric in metrics.CONSUMER_LAG.collect() for sample in metric.samples
+            if sample.labels["service"] == service.name}
+
+
+async def test_a_partition_revoked_while_lag_is_measured_leaves_no_lag_behind():
+    tps = [TopicPartition(TOPIC, partition) for partition in (0, 1)]
+    service = StreamService(EchoStage(), ServiceSettings())
+    service.consumer = FakeConsumer(tps, slow=tps[0])
+    await runtime._Rebalance(service).on_partitions_assigned(tps)
+    measuring = asyncio.create_task(service._update_lag())
+    await asyncio.sleep(0.01)  # waiting for partition 0's position
+    await service.handle_revoked(tps)
+    service.consumer.answer.set()
+    await measuring
+    await service._update_lag()  # the group has not re-joined yet: aiokafka still lists both
+    assert lag_series(service) == {}
+    await runtime._Rebalance(service).on_partitions_assigned(tps[1:])
+    await service._update_lag()
+    assert lag_series(service) == {1: 3.0}
+    await service.handle_revoked(tps[1:])
+
+
+async def test_committing_goes_on_after_an_unexpected_error():
+    tp = TopicPartition(TOPIC, 0)
+    service = StreamService(EchoStage(), ServiceSettings(commit_interval_s=0.001))
+    service.consumer = FakeConsumer([tp], commit_errors=[RuntimeError("a bug in a dependency")])
+    for offset in range(3):
+        service.tracker.add(tp, offset)
+    before = metrics.UNEXPECTED_ERRORS.labels("echo")._value.get()
+    committing = asyncio.create_task(service._commit_loop())
+    service.tracker.complete(tp, 0)
+    await until(lambda: service.consumer.commits)
+    service.tracker.complete(tp, 1)
+    await until(lambda: service.tracker.partitions[tp].committed == 2)
+    committing.cancel()
+    assert service.consumer.commits == [{tp: 1}, {tp: 2}]
+    assert metrics.UNEXPECTED_ERRORS.labels("echo")._value.get() == before + 1

@@ -45,6 +45,7 @@ class _Rebalance(ConsumerRebalanceListener):
         await self.service.handle_revoked(list(revoked))
 
     async def on_partitions_assigned(self, assigned):
+        self.service.owned = set(assigned)
         log_event(log, logging.INFO, "partitions assigned", service=self.service.name,
                   partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
 
@@ -65,6 +66,9 @@ class StreamService:
         self.joined = False
         self.paused = False
         self.commit_moved_at: dict[TopicPartition, tuple[Optional[int], float, bool]] = {}
+        # Partitions this member owns, from the rebalance listener: aiokafka's assignment() still lists revoked
+        # partitions until the group has re-joined, and a lag written for one of them would never be updated.
+        self.owned: set[TopicPartition] = set()
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -287,10 +291,16 @@ class StreamService:
 
     # --- committing -------------------------------------------------------------------------
     async def _commit_loop(self) -> None:
+        """Commit and measure lag every interval; an unexpected error is logged and counted, never the end of
+        committing (a dead loop would stall every partition while the service looks healthy)."""
         while True:
             await asyncio.sleep(self.settings.commit_interval_s)
-            await self._commit()
-            await self._update_lag()
+            try:
+                await self._commit()
+                await self._update_lag()
+            except Exception:
+                metrics.UNEXPECTED_ERRORS.labels(self.name).inc()
+                log_event(log, logging.ERROR, "committing failed", service=self.name, error=_last_error())
 
     async def _commit(self, only: Optional[Sequence[TopicPartition]] = None) -> None:
         offsets = self.tracker.committable()
@@ -307,6 +317,7 @@ class StreamService:
 
     async def handle_revoked(self, revoked: list[TopicPartition]) -> None:
         """Give in-flight work on revoked partitions a moment to finish, commit it, then let go."""
+        self.owned -= set(revoked)
         deadline = time.monotonic() + REVOKE_DRAIN_S
         while self.tracker.in_flight(revoked) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -323,13 +334,17 @@ class StreamService:
                   partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in revoked))
 
     async def _update_lag(self) -> None:
-        for tp in self.consumer.assignment():
+        for tp in list(self.owned):
+            if tp not in self.owned:  # revoked while an earlier partition's position was awaited
+                continue
             highwater = self.consumer.highwater(tp)
             if highwater is None:
                 continue
             try:
                 position = await self.consumer.position(tp)
             except KafkaError:
+                continue
+            if tp not in self.owned:
                 continue
             partition = self.tracker.partitions.get(tp)
             committed = partition.committed if partition and partition.committed is not None else position
