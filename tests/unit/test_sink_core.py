@@ -227,3 +227,30 @@ async def test_a_skipped_offset_stops_the_sink_before_anything_past_it_is_acknow
         await h.send(3, 8)  # 7 skipped
     await h.core.close_all()
     assert h.acked == [5, 6]
+
+
+def test_the_lag_of_a_partition_another_replica_took_over_is_removed():
+    from types import SimpleNamespace
+
+    from aiokafka import TopicPartition
+
+    from prox.common import metrics
+    from prox.sink.app import update_lag
+    from prox.sink.core import SERVICE
+
+    tps = [TopicPartition(TOPIC, partition) for partition in (0, 1)]
+    consumer = SimpleNamespace(assignment=lambda: set(tps), highwater=lambda tp: 9, _committed_offset={tps[1]: 4})
+    app, core = SimpleNamespace(consumer=consumer), SimpleNamespace(kinds={TOPIC: "refined"}, durable={(TOPIC, 0): 7})
+
+    def series():
+        return {int(s.labels["partition"]): s.value for metric in metrics.CONSUMER_LAG.collect()
+                for s in metric.samples if s.labels["service"] == SERVICE and s.labels["topic"] == TOPIC}
+
+    update_lag(app, core)
+    assert series() == {0: 2.0, 1: 5.0}
+    tps.pop()  # rebalanced: partition 1 now belongs to another sink replica
+    update_lag(app, core)
+    assert series() == {0: 2.0}
+    tps.clear()
+    update_lag(app, core)
+    assert series() == {}

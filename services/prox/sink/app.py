@@ -199,14 +199,15 @@ def is_ready(app: SinkApp) -> bool:
 
 
 def update_lag(app: SinkApp, core: SinkCore) -> None:
+    """Lag of every assigned input partition; the series of one another replica took over is removed, not left
+    at its last value."""
     try:
         assignment = app.consumer.assignment()
     except Exception:
         return
     committed_offsets = getattr(app.consumer, "_committed_offset", {})
-    for tp in assignment:
-        if tp.topic not in core.kinds:
-            continue  # the changelog partitions the table reads
+    owned = {tp for tp in assignment if tp.topic in core.kinds}  # not the changelog partitions the table reads
+    for tp in owned:
         try:
             highwater = app.consumer.highwater(tp)
         except Exception:
@@ -215,6 +216,12 @@ def update_lag(app: SinkApp, core: SinkCore) -> None:
             continue
         committed = max(core.durable.get((tp.topic, tp.partition), 0), committed_offsets.get(tp) or 0)
         metrics.CONSUMER_LAG.labels(SERVICE, tp.topic, str(tp.partition)).set(max(0, highwater - committed))
+    for tp in getattr(app, "lag_reported", set()) - owned:
+        try:
+            metrics.CONSUMER_LAG.remove(SERVICE, tp.topic, str(tp.partition))
+        except KeyError:
+            pass
+    app.lag_reported = owned
 
 
 async def topic_partitions(kafka: KafkaSettings, topic: str, timeout_s: float = 120.0) -> int:
