@@ -9,7 +9,7 @@ from typing import Optional
 class Progress:
     def __init__(self, label: str, total: Optional[int] = None, every_s: float = 0.5, stream=sys.stderr):
         self.label, self.total, self.every_s, self.stream = label, total, every_s, stream
-        self.started = time.monotonic()
+        self.first: Optional[tuple[float, int]] = None  # (time, done) at the first update: the rate's origin
         self.last = 0.0
         self.tty = stream.isatty()
         if not self.tty:
@@ -20,16 +20,21 @@ class Progress:
         if not force and now - self.last < self.every_s:
             return
         self.last = now
-        elapsed = max(now - self.started, 1e-9)
+        if self.first is None:  # work done before the display existed must not count as done in no time
+            self.first = (now, done)
         if self.total:
             width = 30
             filled = int(width * min(done, self.total) / self.total)
             bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}"
         else:
             bar = f"{done}"
-        line = f"{self.label} {bar} {done / elapsed:,.1f}/s {extra}".rstrip()
+        line = " ".join(part for part in (self.label, bar, self._rate(now, done), extra) if part)
         self.stream.write(("\r" + line + "\033[K") if self.tty else line + "\n")
         self.stream.flush()
+
+    def _rate(self, now: float, done: int) -> str:
+        since, done_then = self.first
+        return f"{(done - done_then) / (now - since):,.1f}/s" if now > since else ""
 
     def close(self) -> None:
         if self.tty:
