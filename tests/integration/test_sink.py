@@ -175,7 +175,7 @@ async def sink_sigkill_scenario(bootstrap_servers: str, workdir: Path, *, idempo
             while True:
                 crash_restarts += sink.supervise()
                 try:
-                    await loop.run_in_executor(None, lambda: wait_for_shards(shards, ids, timeout_s=1.0))
+                    await wait_for_shards(shards, ids, timeout_s=1.0)
                     break
                 except TimeoutError:
                     assert loop.time() < deadline, f"shards incomplete; log {workdir / 'sink.log'}"

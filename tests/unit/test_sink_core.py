@@ -254,3 +254,16 @@ def test_the_lag_of_a_partition_another_replica_took_over_is_removed():
     tps.clear()
     update_lag(app, core)
     assert series() == {}
+
+
+async def test_waiting_for_shards_leaves_the_event_loop_free(tmp_path):
+    """`prox local` waits for the shards on its event loop: a signal handler there must still run."""
+    import asyncio
+    import time
+
+    from prox.sink.service import wait_for_shards
+
+    started = time.monotonic()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(wait_for_shards(tmp_path, rows=1, timeout_s=60), 0.3)
+    assert time.monotonic() - started < 5

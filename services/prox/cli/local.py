@@ -170,7 +170,7 @@ async def _run(args) -> int:
         elapsed = time.monotonic() - t0
         collector.stop.set()
         await collecting
-        written = _wait_for_shards(stack, shards, collector.state.refined)
+        written = await _wait_for_shards(stack, shards, collector.state.refined)
         _print_summary(stats, collector.state, elapsed, written)
         missing = stats.ids - collector.state.ids
         if args.keep_running:
@@ -213,13 +213,13 @@ def _shards_dir(args) -> Optional[Path]:
     return shards
 
 
-def _wait_for_shards(stack, shards: Optional[Path], refined: int) -> Optional[dict]:
+async def _wait_for_shards(stack, shards: Optional[Path], refined: int) -> Optional[dict]:
     """Until the sink's published shards hold every refined document (it closes a shard every few seconds)."""
     if shards is None:
         return None
     from ..sink.service import wait_for_shards
 
-    return wait_for_shards(shards, rows=refined, stack=stack, timeout_s=180)
+    return await wait_for_shards(shards, rows=refined, stack=stack, timeout_s=180)
 
 
 def _print_summary(stats, state: Collected, elapsed: float, shards: Optional[dict]) -> None:

@@ -39,32 +39,38 @@ def run(args) -> int:
 
 # --- the local stack ------------------------------------------------------------------------
 
-def wait_for_shards(shards_dir: str | Path, ids: Optional[set[str]] = None, *, rows: Optional[int] = None,
-                    timeout_s: float = 120.0, stack=None) -> dict:
+async def wait_for_shards(shards_dir: str | Path, ids: Optional[set[str]] = None, *, rows: Optional[int] = None,
+                          timeout_s: float = 120.0, stack=None) -> dict:
     """Until the published shards (per the manifest) hold every id in `ids` (or at least `rows` rows);
-    returns {"path", "shards", "rows", "bytes"}. `prox local` calls it once the collector saw every
-    document, e.g. `wait_for_shards("out/shards", rows=collector.state.refined, stack=stack)`."""
+    returns {"path", "shards", "rows", "bytes"}. `prox local` awaits it once the collector saw every
+    document, e.g. `await wait_for_shards("out/shards", rows=collector.state.refined, stack=stack)`; it
+    sleeps on the event loop, so a signal stops the wait at once."""
     import time
 
-    from .manifest import Manifest
     from .storage import Storage
-    from .verify import shard_ids
 
     storage = Storage(str(shards_dir), "reader")
     deadline = time.monotonic() + timeout_s
     while True:
         if stack is not None:
             stack.check()
-        entries = Manifest(storage).entries()
-        written = sum(e.rows for e in entries)
-        missing = len(ids - set(shard_ids(storage, entries))) if ids is not None else 0
-        if not missing and (rows is None or written >= rows):
-            return {"path": str(shards_dir), "shards": len(entries), "rows": written,
-                    "bytes": sum(e.bytes for e in entries)}
+        published, missing = _published(storage, ids)
+        if not missing and (rows is None or published["rows"] >= rows):
+            return {"path": str(shards_dir), **published}
         if time.monotonic() > deadline:
-            raise TimeoutError(f"shards in {shards_dir} incomplete after {timeout_s:.0f}s: {written} rows"
+            raise TimeoutError(f"shards in {shards_dir} incomplete after {timeout_s:.0f}s: {published['rows']} rows"
                                + (f", {missing} ids missing" if ids is not None else f" of {rows}"))
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)
+
+
+def _published(storage, ids: Optional[set[str]]) -> tuple[dict, int]:
+    """({"shards", "rows", "bytes"} listed in the manifest, how many of `ids` they lack)."""
+    from .manifest import Manifest
+    from .verify import shard_ids
+
+    entries = Manifest(storage).entries()
+    missing = len(ids - set(shard_ids(storage, entries))) if ids is not None else 0
+    return {"shards": len(entries), "rows": sum(e.rows for e in entries), "bytes": sum(e.bytes for e in entries)}, missing
 
 
 def _dump_tasks_on_sigusr1(loop) -> None:
