@@ -240,7 +240,8 @@ def test_the_lag_of_a_partition_another_replica_took_over_is_removed():
 
     tps = [TopicPartition(TOPIC, partition) for partition in (0, 1)]
     consumer = SimpleNamespace(assignment=lambda: set(tps), highwater=lambda tp: 9, _committed_offset={tps[1]: 4})
-    app, core = SimpleNamespace(consumer=consumer), SimpleNamespace(kinds={TOPIC: "refined"}, durable={(TOPIC, 0): 7})
+    app = SimpleNamespace(consumer=consumer, lag_reported=frozenset())
+    core = SimpleNamespace(kinds={TOPIC: "refined"}, durable={(TOPIC, 0): 7})
 
     def series():
         return {int(s.labels["partition"]): s.value for metric in metrics.CONSUMER_LAG.collect()

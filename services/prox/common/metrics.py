@@ -82,3 +82,14 @@ SINK_OPEN_SHARD_ROWS = Gauge("prox_sink_open_shard_rows", "Rows in the open shar
 SINK_LAST_SHARD = Gauge("prox_sink_last_shard_closed_timestamp_seconds",
                         "Unix time the last shard was published (process start until the first)", ["service", "kind"])
 SINK_ID_TABLE = Gauge("prox_sink_id_table_entries", "Ids in the de-duplication table (local partitions)", ["service"])
+
+PARTITION_GAUGES = (CONSUMER_LAG, COMMIT_LAG, COMMIT_STALLED_SECONDS)  # labelled (service, topic, partition)
+
+
+def forget_partition(service: str, tp) -> None:
+    """Remove a partition's series once this member no longer owns it: left alone, they keep their last value."""
+    for gauge in PARTITION_GAUGES:
+        try:
+            gauge.remove(service, tp.topic, str(tp.partition))
+        except KeyError:
+            pass

@@ -323,13 +323,9 @@ class StreamService:
             await asyncio.sleep(0.05)
         await self._commit(only=revoked)
         self.tracker.forget(revoked)
-        for tp in revoked:  # a partition we no longer own must not report a stale lag
+        for tp in revoked:
             self.commit_moved_at.pop(tp, None)
-            for gauge in (metrics.CONSUMER_LAG, metrics.COMMIT_LAG, metrics.COMMIT_STALLED_SECONDS):
-                try:
-                    gauge.remove(self.name, tp.topic, str(tp.partition))
-                except KeyError:
-                    pass
+            metrics.forget_partition(self.name, tp)
         log_event(log, logging.INFO, "partitions revoked", service=self.name,
                   partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in revoked))
 

@@ -83,6 +83,7 @@ def faust_credentials(kafka: KafkaSettings):
 
 class SinkApp(faust.App):
     core: Optional[SinkCore] = None
+    lag_reported: frozenset = frozenset()  # input partitions whose lag `update_lag` last reported
 
     async def _on_partitions_revoked(self, revoked) -> None:
         # Make the open shards durable and commit before faust hands the partitions to another member.
@@ -216,11 +217,8 @@ def update_lag(app: SinkApp, core: SinkCore) -> None:
             continue
         committed = max(core.durable.get((tp.topic, tp.partition), 0), committed_offsets.get(tp) or 0)
         metrics.CONSUMER_LAG.labels(SERVICE, tp.topic, str(tp.partition)).set(max(0, highwater - committed))
-    for tp in getattr(app, "lag_reported", set()) - owned:
-        try:
-            metrics.CONSUMER_LAG.remove(SERVICE, tp.topic, str(tp.partition))
-        except KeyError:
-            pass
+    for tp in app.lag_reported - owned:
+        metrics.forget_partition(SERVICE, tp)
     app.lag_reported = owned
 
 
