@@ -97,15 +97,16 @@ class ToolSettings(msgspec.Struct, kw_only=True):
 SettingPath = tuple[str, ...]
 
 
-def _leaves(struct_type: type, prefix: SettingPath = ()) -> Iterator[tuple[SettingPath, Any, str]]:
-    """(path, default, description) of every leaf setting, depth first."""
+def leaves(struct_type: type, root: SettingPath = ()) -> Iterator[tuple[SettingPath, Any, str]]:
+    """(path, default, description) of every leaf setting, depth first; a path is `root` + its path inside
+    the struct."""
     instance, hints = struct_type(), typing.get_type_hints(struct_type, include_extras=True)
     for name in struct_type.__struct_fields__:
         value = getattr(instance, name)
         if isinstance(value, msgspec.Struct):
-            yield from _leaves(type(value), prefix + (name,))
+            yield from leaves(type(value), root + (name,))
         else:
-            yield prefix + (name,), value, _description(hints.get(name)) or name.replace("_", " ")
+            yield root + (name,), value, _description(hints.get(name)) or name.replace("_", " ")
 
 
 def _description(hint) -> str:
@@ -113,12 +114,6 @@ def _description(hint) -> str:
         if isinstance(meta, Meta) and meta.description:
             return meta.description
     return ""
-
-
-def leaves(struct_type: type, root: SettingPath = ()) -> Iterator[tuple[SettingPath, Any, str]]:
-    """Every leaf of `struct_type` with its full path (`root` + its path inside the struct)."""
-    for path, default, text in _leaves(struct_type):
-        yield root + path, default, text
 
 
 def env_name(path: SettingPath) -> str:

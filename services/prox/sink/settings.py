@@ -10,17 +10,12 @@ import socket
 from typing import Annotated, Optional
 
 import msgspec
-from msgspec import Meta
 
 from prox_proto.topics import Topics
 
-from ..common.config import KafkaSettings
+from ..common.config import KafkaSettings, _doc
 
 MIB = 1024 * 1024
-
-
-def _doc(text: str, **constraints) -> Meta:
-    return Meta(description=text, **constraints)
 
 
 class ShardSettings(msgspec.Struct, kw_only=True):
