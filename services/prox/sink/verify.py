@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 from collections import Counter
+from typing import Optional
 
 import pyarrow.parquet as pq
 
@@ -14,20 +15,12 @@ from .storage import Storage
 
 
 def read_rows(storage: Storage, entry: ManifestEntry) -> list[dict]:
-    with storage.open_read(entry.file) as handle:
-        data = handle.read()
-    if entry.format == "parquet":
-        return pq.read_table(io.BytesIO(data)).to_pylist()
-    return [json.loads(line) for line in gzip.decompress(data).decode("utf-8").splitlines() if line]
+    return _rows(_read(storage, entry), entry.format)
 
 
 def entry_ids(storage: Storage, entry: ManifestEntry) -> list[str]:
     """The ids of one published shard (only the id column is read)."""
-    with storage.open_read(entry.file) as handle:
-        data = handle.read()
-    if entry.format == "parquet":
-        return pq.read_table(io.BytesIO(data), columns=["id"]).column("id").to_pylist()
-    return [json.loads(line)["id"] for line in gzip.decompress(data).decode("utf-8").splitlines() if line]
+    return [row["id"] for row in _rows(_read(storage, entry), entry.format, columns=["id"])]
 
 
 def shard_ids(storage: Storage, entries: list[ManifestEntry]) -> Counter:
@@ -35,14 +28,8 @@ def shard_ids(storage: Storage, entries: list[ManifestEntry]) -> Counter:
     between its manifest line and its rename, or a crash there until the sink's next start) is skipped."""
     counts: Counter = Counter()
     for entry in entries:
-        if not storage.exists(entry.file):
-            continue
-        with storage.open_read(entry.file) as handle:
-            data = handle.read()
-        if entry.format == "parquet":
-            counts.update(pq.read_table(io.BytesIO(data), columns=["id"]).column("id").to_pylist())
-        else:
-            counts.update(json.loads(line)["id"] for line in gzip.decompress(data).decode().splitlines() if line)
+        if storage.exists(entry.file):
+            counts.update(entry_ids(storage, entry))
     return counts
 
 
@@ -53,12 +40,23 @@ def check(storage: Storage, entries: list[ManifestEntry]) -> list[str]:
         if not storage.exists(entry.file):
             problems.append(f"{entry.file}: listed but missing")
             continue
-        with storage.open_read(entry.file) as handle:
-            data = handle.read()
+        data = _read(storage, entry)
         if hashlib.sha256(data).hexdigest() != entry.sha256:
             problems.append(f"{entry.file}: sha256 differs from the manifest")
         if len(data) != entry.bytes:
             problems.append(f"{entry.file}: {len(data)} bytes, manifest says {entry.bytes}")
-        elif len(read_rows(storage, entry)) != entry.rows:
+        elif len(_rows(data, entry.format)) != entry.rows:
             problems.append(f"{entry.file}: row count differs from the manifest")
     return problems
+
+
+def _read(storage: Storage, entry: ManifestEntry) -> bytes:
+    with storage.open_read(entry.file) as handle:
+        return handle.read()
+
+
+def _rows(data: bytes, shard_format: str, columns: Optional[list[str]] = None) -> list[dict]:
+    """A shard's rows (parquet reads only `columns` when given; JSONL.gz rows are whole)."""
+    if shard_format == "parquet":
+        return pq.read_table(io.BytesIO(data), columns=columns).to_pylist()
+    return [json.loads(line) for line in gzip.decompress(data).decode("utf-8").splitlines() if line]
