@@ -40,6 +40,7 @@ from prox.executor.program import chunk_program, removal_runs
 from prox.executor.stream import execute_file, open_binary
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchtools  # noqa: E402
 from prox_original_executor import execute_meta_operations  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,21 +169,8 @@ def measure_form(pages: list[dict], build: Callable[[dict], str | None], repeat:
 
 def program_forms(data: Path, limit: int | None, repeat: int) -> dict:
     # The original divides by the document's word count: pages without words would crash it.
-    pages = [page for page in read_pages(data, limit) if page["text"].split()]
+    pages = [page for page in benchtools.load_pages(data, limit, whole=True) if page["text"].split()]
     return {form: measure_form(pages, build, repeat) for form, build in form_rows()}
-
-
-def read_pages(data: Path, limit: int | None) -> list[dict]:
-    with gzip.open(data, "rt", encoding="utf-8") as source:
-        pages = [json.loads(line) for line in source]
-    return pages[:limit] if limit is not None else pages
-
-
-def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "platform": platform.platform(),
-            "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
 def forms_markdown(forms: dict) -> list[str]:
@@ -263,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         "megabyte_document": megabyte_case(args.repeat),
         "program_forms": program_forms(args.data, args.limit, args.form_repeat),
     }
-    result["machine"] = {**machine(), "load_average_1m_start": load_at_start}  # and after the measurements
+    result["machine"] = {**benchtools.machine(), "python": platform.python_version(),
+                         "load_average_1m_start": load_at_start}  # and after the measurements
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "executor.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.results / "executor.md").write_text(markdown(result))

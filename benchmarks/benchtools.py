@@ -22,15 +22,16 @@ def default_data() -> Path:
     return WCXB if WCXB.exists() else SAMPLE
 
 
-def load_pages(path: Path, limit: int | None = None) -> list[dict]:
-    """Realistic pages: {"id", "text", "url"} of the WCXB dev split (or the bundled sample)."""
+def load_pages(path: Path, limit: int | None = None, whole: bool = False) -> list[dict]:
+    """Realistic pages: {"id", "text", "url"} of the WCXB dev split (or the bundled sample); `whole` keeps
+    every field (e.g. the line labels)."""
     pages = []
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         for line in handle:
             if limit is not None and len(pages) >= limit:
                 break
             page = json.loads(line)
-            pages.append({"id": page["id"], "text": page["text"], "url": page.get("url")})
+            pages.append(page if whole else {"id": page["id"], "text": page["text"], "url": page.get("url")})
     return pages
 
 

@@ -53,16 +53,6 @@ def grouped_folds(groups: list[str], folds: int) -> np.ndarray:
     return np.array([fold_of[g] for g in groups])
 
 
-def stratified_folds(labels: np.ndarray, folds: int) -> np.ndarray:
-    out = np.empty(len(labels), dtype=int)
-    rng = np.random.default_rng(SEED)
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        rng.shuffle(members)
-        out[members] = np.arange(len(members)) % folds
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Line scorer
 
