@@ -96,3 +96,13 @@ def test_the_model_server_keeps_its_flags_and_names_its_thresholds_apart():
     assert ModelServerSettings().worker_count(cpus=8) == 8  # heuristic: one writer process per core
     with pytest.raises(SystemExit, match="invalid settings"):
         load_settings(None, environ={"PROX_DOC_BACKEND": "vllm"}, struct_type=ModelServerSettings)
+
+
+@pytest.mark.parametrize("struct", ["prox.common.config:ServiceSettings", "prox.common.config:ToolSettings",
+                                    "prox.models.settings:ModelServerSettings", "prox.sink.settings:SinkSettings"])
+def test_every_command_refuses_an_unknown_log_level(struct):
+    import importlib
+
+    module, name = struct.split(":")
+    with pytest.raises(SystemExit, match="invalid settings"):
+        load_settings(None, environ={"PROX_LOG_LEVEL": "LOUD"}, struct_type=getattr(importlib.import_module(module), name))

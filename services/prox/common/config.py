@@ -24,6 +24,9 @@ def _doc(text: str, **constraints) -> Meta:
     return Meta(description=text, **constraints)
 
 
+LogLevel = Annotated[str, _doc("DEBUG, INFO, WARNING or ERROR", pattern="^(DEBUG|INFO|WARNING|ERROR)$")]
+
+
 class KafkaSettings(msgspec.Struct, kw_only=True):
     bootstrap_servers: Annotated[str, _doc("Kafka bootstrap servers, host:port[,host:port]", min_length=1)] = \
         "127.0.0.1:9092"
@@ -69,7 +72,7 @@ class ServiceSettings(msgspec.Struct, kw_only=True):
     max_message_bytes: Annotated[int, _doc("raw messages above this size are dead-lettered", ge=1)] = 4_000_000
     dlq_payload_bytes: Annotated[int, _doc("dead-letter payloads are cut to this size", ge=0)] = 65_536
     commit_interval_s: Annotated[float, _doc("how often acknowledged offsets are committed", gt=0)] = 1.0
-    log_level: Annotated[str, _doc("DEBUG, INFO, WARNING or ERROR", pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    log_level: LogLevel = "INFO"
 
     def __post_init__(self) -> None:
         if self.batch_size > self.max_in_flight:
@@ -91,7 +94,7 @@ class ToolSettings(msgspec.Struct, kw_only=True):
 
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     topics: Topics = msgspec.field(default_factory=Topics)
-    log_level: Annotated[str, _doc("DEBUG, INFO, WARNING or ERROR", pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    log_level: LogLevel = "INFO"
 
 
 SettingPath = tuple[str, ...]

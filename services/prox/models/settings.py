@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import msgspec
 
-from ..common.config import _doc
+from ..common.config import LogLevel, _doc
 
 BACKEND = _doc("writer backend: heuristic (embedded, CPU) or hf (a causal LM, e.g. the released ProX models)",
                pattern="^(heuristic|hf)$")
@@ -47,7 +47,7 @@ class ModelServerSettings(msgspec.Struct, kw_only=True):
     device: Annotated[str, _doc("hf: cpu | cuda (bf16 on cuda, fp32 on cpu)")] = "cpu"
     workers: Annotated[int, _doc(
         "writer processes, and Triton instances per model; 0: one per core for CPU writers, one for hf", ge=0)] = 0
-    log_level: Annotated[str, _doc("DEBUG, INFO, WARNING or ERROR", pattern="^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    log_level: LogLevel = "INFO"
 
     def backends(self) -> tuple[str, str]:
         return self.doc.backend, self.chunk.backend

@@ -13,7 +13,7 @@ import msgspec
 
 from prox_proto.topics import Topics
 
-from ..common.config import KafkaSettings, _doc
+from ..common.config import KafkaSettings, LogLevel, _doc
 
 MIB = 1024 * 1024
 
@@ -53,7 +53,7 @@ class SinkSettings(msgspec.Struct, kw_only=True):
     http_port: Annotated[int, _doc("port of /healthz, /readyz and /metrics", ge=0, le=65535)] = 9400
     commit_interval_s: Annotated[float, _doc(
         "how often faust commits (only acknowledged offsets: records in durable shards)", gt=0)] = 1.0
-    log_level: Annotated[str, _doc("DEBUG, INFO, WARNING or ERROR")] = "INFO"
+    log_level: LogLevel = "INFO"
 
     @property
     def group(self) -> str:
