@@ -9,6 +9,7 @@ from .messages import (
     ModelInfo,
     RawDocument,
     RefinedDocument,
+    canonical_id,
     document_id,
 )
 from .report import ExecutionReport, ProgramError
@@ -17,5 +18,5 @@ from .topics import Topics
 __all__ = [
     "SCHEMA_VERSION", "ChunkProgram", "DeadLetter", "DocProgram", "ExecutionReport", "KeptDocument",
     "ModelInfo", "ProgramError", "RawDocument", "RefinedDocument", "Topics", "UnsupportedVersion",
-    "decode_for", "decode_json", "decode_msgpack", "document_id", "encode_for", "encode_json", "encode_msgpack",
+    "canonical_id", "decode_for", "decode_json", "decode_msgpack", "document_id", "encode_for", "encode_json", "encode_msgpack",
 ]

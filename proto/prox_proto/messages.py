@@ -6,7 +6,7 @@ topics between services carry msgpack. Every message has an optional version fie
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import msgspec
 
@@ -23,11 +23,15 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     backend: str = ""
 
 
+# A producer's id: a string, or an integer that the pipeline carries as its decimal string (`canonical_id`).
+InputId = Union[str, int]
+
+
 class RawDocument(msgspec.Struct, kw_only=True):
     """What a crawl producer sends: at least `{"text": ...}`."""
 
     text: str
-    id: Optional[str] = None
+    id: Optional[InputId] = None
     url: Optional[str] = None
     source: Optional[str] = None
     metadata: Optional[dict[str, Any]] = None
@@ -110,6 +114,16 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     service: str = ""
     time: float = 0.0
     v: int = SCHEMA_VERSION
+
+
+def canonical_id(value: object) -> str:
+    """The document id of an input id: a string as it is, an integer as its decimal string; anything else
+    (a float, a list, an object, a boolean) is refused, since no one spelling of it would be the right one."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"id must be a string or an integer, not {type(value).__name__} {value!r:.80}")
 
 
 def document_id(text: str) -> str:

@@ -6,6 +6,7 @@ import io
 import json
 
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 from warcio.warcwriter import WARCWriter
 
@@ -47,3 +48,34 @@ def test_common_crawl_wet(tmp_path):
     assert [(d.url, d.text) for d in docs] == [("https://x.example/1", "Bonjour le monde\nDeuxième ligne"),
                                                ("https://x.example/2", "Zwei")]
     assert all(d.id.startswith("<urn:uuid:") for d in docs)
+
+
+def test_ids_are_strings_or_decimal_integers_and_anything_else_is_a_malformed_line(tmp_path):
+    path = tmp_path / "in.jsonl"
+    ids = ["s", 12, 2**70, ["list"], {"k": 1}, 1.5, True, None]
+    path.write_text("".join(json.dumps({"id": value, "text": f"t{n}"}) + "\n" for n, value in enumerate(ids)))
+    items = list(read_documents(path))
+    assert [(type(i).__name__, getattr(i, "id", None) or i.line) for i in items] == [
+        ("RawDocument", "s"), ("RawDocument", "12"), ("RawDocument", str(2**70)), ("Malformed", 4),
+        ("Malformed", 5), ("Malformed", 6), ("Malformed", 7), ("RawDocument", document_id("t7"))]
+    assert "id must be a string or an integer, not list" in items[3].reason
+
+
+def test_ids_on_the_raw_topic_follow_the_same_rule():
+    from prox.common.decoding import decode_message
+    from prox.common.stage import Failure, Incoming
+    from prox.refiners.doc_refiner import DocRefiner
+
+    decoded = decode_message(b'{"id": 42, "text": "t"}', "raw")
+    assert DocRefiner.document_id(None, Incoming("raw", decoded, 0)) == "42"
+    for bad in (b'["list"]', b'{"k": 1}', b"1.5", b"true"):
+        failure = decode_message(b'{"id": ' + bad + b', "text": "t"}', "raw")
+        assert isinstance(failure, Failure) and failure.reason == "invalid_message", bad
+
+
+def test_prox_execute_refuses_ids_that_are_not_strings_or_integers():
+    from prox.executor.stream import MalformedLine, decode_record
+
+    assert decode_record(b'{"id": 7, "text": "t"}')["id"] == "7"
+    with pytest.raises(MalformedLine, match="id must be a string or an integer"):
+        decode_record(b'{"id": ["list"], "text": "t"}')

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
-from prox_proto import RawDocument, document_id
+from prox_proto import RawDocument, canonical_id, document_id
 
 
 @dataclass
@@ -82,7 +82,7 @@ def _document(obj, fields: Fields) -> RawDocument:
     doc_id = obj.get(fields.id)
     metadata = obj.get(fields.metadata)
     return RawDocument(
-        text=text, id=str(doc_id) if doc_id is not None else document_id(text),
+        text=text, id=canonical_id(doc_id) if doc_id is not None else document_id(text),
         url=_optional_str(obj.get(fields.url)), source=_optional_str(obj.get(fields.source)),
         metadata=metadata if isinstance(metadata, dict) else None,
     )

@@ -9,7 +9,7 @@ from typing import IO, Any, Iterable, Iterator, Optional
 
 import msgspec
 
-from prox_proto.messages import document_id
+from prox_proto.messages import canonical_id, document_id
 
 from .execute import DEFAULT_OPTIONS, ExecutorOptions, execute_document
 
@@ -56,6 +56,11 @@ def decode_record(line: bytes) -> dict[str, Any]:
         raise MalformedLine("not a JSON object")
     if not isinstance(record.get("text"), str):
         raise MalformedLine("no string field 'text'")
+    if record.get("id") is not None:
+        try:
+            record["id"] = canonical_id(record["id"])
+        except ValueError as exc:
+            raise MalformedLine(str(exc)) from None
     _optional(record, "doc_program", (str,))
     _optional(record, "chunk_program", (str,))
     _optional(record, "keep_prob", (int, float))

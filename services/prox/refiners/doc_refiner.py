@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import msgspec
 
-from prox_proto import DocProgram, RawDocument, document_id
+from prox_proto import DocProgram, RawDocument, canonical_id, document_id
 from prox_proto.triton import DOC_MODEL
 
 from ..common.stage import Incoming
@@ -21,7 +21,7 @@ class DocRefiner(RefinerStage):
 
     def document_id(self, incoming: Incoming[RawDocument]) -> str:
         raw = incoming.message
-        return raw.id if raw.id is not None else document_id(raw.text)
+        return canonical_id(raw.id) if raw.id is not None else document_id(raw.text)
 
     def build(self, incoming: Incoming[RawDocument], decision, elapsed: float) -> DocProgram:
         """The raw message as the pipeline carries it (id and ingest time always set), with its program."""
