@@ -23,8 +23,9 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 class KafkaUnderTest:
     """The broker the tier runs against; `restart` is None where the tier does not own it."""
 
-    def __init__(self, bootstrap_servers: str, restart=None, kind: str = ""):
+    def __init__(self, bootstrap_servers: str, restart=None, kind: str = "", log_dir=None):
         self.bootstrap_servers, self.restart, self.kind = bootstrap_servers, restart, kind
+        self.log_dir = log_dir  # the broker's log directory, where the tier runs the broker itself
 
 
 def docker_engine_problem() -> Optional[str]:
@@ -52,7 +53,8 @@ def real_kafka(tmp_path_factory):
     if jars_problem is None:
         broker = apache_kafka.ApacheKafka(tmp_path_factory.mktemp("apache-kafka")).start()
         try:
-            yield KafkaUnderTest(broker.bootstrap_servers, restart=broker.restart, kind="apache-kafka-jars")
+            yield KafkaUnderTest(broker.bootstrap_servers, restart=broker.restart, kind="apache-kafka-jars",
+                                 log_dir=broker.log_dir)
         finally:
             broker.stop()
         return
@@ -65,3 +67,16 @@ def real_kafka(tmp_path_factory):
         container = kafka.get_wrapped_container()
         yield KafkaUnderTest(kafka.get_bootstrap_server(), restart=lambda: container.restart(timeout=10),
                              kind="testcontainers")
+
+
+@pytest.fixture(scope="session")
+async def kafka_stack(real_kafka, tmp_path_factory):
+    """The local stack's model server and services (two executor replicas) on the real broker."""
+    from tests.fixtures.stack import start_stack
+
+    running = await start_stack(tmp_path_factory.mktemp("real-kafka"), replicas={"executor": 2}, partitions=4,
+                                external_kafka=real_kafka.bootstrap_servers)
+    try:
+        yield running
+    finally:
+        running.stack.stop()

@@ -11,20 +11,9 @@ from aiokafka.errors import MessageSizeTooLargeError
 from tests.fixtures.scenarios import (broker_restart_scenario, check_accounted, documents,
                                       model_server_outage_scenario, poison_scenario, replica_failover_scenario,
                                       sigkill_scenario)
-from tests.fixtures.stack import start_stack
 from tests.helpers.kafka import produce
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module")
-async def kafka_stack(real_kafka, tmp_path_factory):
-    running = await start_stack(tmp_path_factory.mktemp("real-kafka"), replicas={"executor": 2}, partitions=4,
-                                external_kafka=real_kafka.bootstrap_servers)
-    try:
-        yield running
-    finally:
-        running.stack.stop()
 
 
 async def test_idempotent_producer_is_on_and_works(kafka_stack):

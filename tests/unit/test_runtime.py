@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from aiokafka.errors import (CorruptRecordException, KafkaConnectionError, MessageSizeTooLargeError,
+                             UnsupportedCodecError)
 
 import prox.common.runtime as runtime
 from prox.common import metrics
@@ -280,3 +281,48 @@ async def test_committing_goes_on_after_an_unexpected_error():
     committing.cancel()
     assert service.consumer.commits == [{tp: 1}, {tp: 2}]
     assert metrics.UNEXPECTED_ERRORS.labels("echo")._value.get() == before + 1
+
+
+class UndecodableConsumer:
+    """The testing source for the fetch loop: each getmany answer in turn, an exception raised where given."""
+
+    def __init__(self, answers, service):
+        self.answers, self.service = list(answers), service
+
+    def assignment(self):
+        return {TopicPartition(TOPIC, 0)}
+
+    def pause(self, *tps):
+        pass
+
+    def resume(self, *tps):
+        pass
+
+    def paused(self):
+        return set()
+
+    async def getmany(self, timeout_ms, max_records):
+        if not self.answers:
+            self.service.request_stop()
+            return {}
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return {TopicPartition(TOPIC, 0): answer}
+
+
+@pytest.mark.parametrize("error", [UnsupportedCodecError("Libraries for snappy compression codec not found"),
+                                   CorruptRecordException("Invalid CRC - prox.raw-0")])
+async def test_a_batch_that_cannot_be_decoded_is_counted_and_waited_at_never_an_exit(monkeypatch, error):
+    monkeypatch.setattr(runtime, "UNDECODABLE_BACKOFF_S", (0.001, 0.002))
+    batch, producer = records(3), FakeProducer()
+    service = StreamService(EchoStage(), ServiceSettings())
+    service.producer = producer
+    service.consumer = UndecodableConsumer([error, error, batch], service)
+    counter = metrics.UNDECODABLE_FETCHES.labels("echo", type(error).__name__)
+    before = counter._value.get()
+    await service._fetch_loop()  # returns only when the testing source has run dry and asked to stop
+    await asyncio.gather(*service.tasks)
+    assert counter._value.get() == before + 2
+    assert texts(producer.values(OUT)) == ["v0", "v1", "v2"]
+    assert dead_letters(producer) == []

@@ -14,3 +14,6 @@ class Backoff:
         delay = self.next_s * (random.uniform(0.5, 1.0) if self.jitter else 1.0)
         self.next_s = min(self.next_s * 2, self.maximum_s)
         return delay
+
+    def reset(self) -> None:
+        self.next_s = self.initial_s

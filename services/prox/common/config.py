@@ -48,6 +48,13 @@ class KafkaSettings(msgspec.Struct, kw_only=True):
         "how long the broker may hold a fetch with no data (Tansu holds it that long even when data arrives; "
         "aiokafka's 500 ms cost ~130 ms per hop there; Apache Kafka answers early either way)", ge=0)] = 100
     client_id: Annotated[str, _doc("Kafka client id")] = "prox-stream"
+    compression_type: Annotated[str, _doc(
+        "codec of the batches the project's producers write: none, gzip, snappy, lz4 or zstd (consumers read "
+        "every codec whatever this says; benchmarks/results/codecs.md measured the choice)",
+        pattern="^(none|gzip|snappy|lz4|zstd)$")] = "zstd"
+    producer_batch_bytes: Annotated[int, _doc(
+        "most bytes of one producer batch per partition (a codec compresses a batch as a whole; aiokafka's "
+        "16 KiB holds about one web page)", ge=1024)] = 1_048_576
 
 
 class TritonSettings(msgspec.Struct, kw_only=True):

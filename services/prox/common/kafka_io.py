@@ -6,35 +6,74 @@ from typing import AsyncIterator, Iterable, Optional
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import NoError, TopicAlreadyExistsError, for_code
 
 from .config import KafkaSettings, kafka_client_options
 
 
-async def create_topics(kafka: KafkaSettings, names: Iterable[str], partitions: int, replication_factor: int,
-                        retention_ms: Optional[int] = None) -> dict[str, str]:
-    """Create the topics that do not exist yet; returns name → "created" | "exists"."""
+class TopicsRefused(RuntimeError):
+    """The broker refused to create some topics: name → its message."""
+
+    def __init__(self, refused: dict[str, str]):
+        super().__init__("; ".join(f"{name}: {message}" for name, message in refused.items()))
+        self.refused = refused
+
+
+async def create_topics(kafka: KafkaSettings, names: Iterable[str], partitions: int,
+                        replication_factor: Optional[int] = None, retention_ms: Optional[int] = None,
+                        check: bool = True) -> dict[str, str]:
+    """Create the topics that do not exist yet; returns name → "created" | "exists" | "refused: MESSAGE".
+
+    The broker answers per topic, so each answer is read: a refused topic is never reported as created.
+    `replication_factor` None means min(3, brokers in the cluster). With `check`, any refusal raises
+    `TopicsRefused` (after the others were created)."""
+    names = list(names)
     admin = AIOKafkaAdminClient(**kafka_client_options(kafka))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        configs = {"retention.ms": str(retention_ms)} if retention_ms else {}
-        wanted = [NewTopic(name, partitions, replication_factor, topic_configs=configs)
-                  for name in names if name not in existing]
         status = {name: "exists" for name in names if name in existing}
+        wanted = [name for name in names if name not in existing]
         if wanted:
-            try:
-                await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass
-            status.update({topic.name: "created" for topic in wanted})
-        return status
+            if replication_factor is None:
+                replication_factor = min(3, len((await admin.describe_cluster())["brokers"]))
+            configs = {"retention.ms": str(retention_ms)} if retention_ms else {}
+            response = await admin.create_topics(
+                [NewTopic(name, partitions, replication_factor, topic_configs=configs) for name in wanted])
+            status.update(_topic_results(response))
     finally:
         await admin.close()
+    refused = {name: state[len("refused: "):] for name, state in status.items() if state.startswith("refused")}
+    if check and refused:
+        raise TopicsRefused(refused)
+    return {name: status[name] for name in names}
+
+
+def _topic_results(response) -> dict[str, str]:
+    """name → state from a CreateTopics response (v0 has no error message)."""
+    results = {}
+    for answer in response.topic_errors:
+        name, code, message = answer[0], answer[1], answer[2] if len(answer) > 2 else None
+        if code == NoError.errno:
+            results[name] = "created"
+        elif code == TopicAlreadyExistsError.errno:
+            results[name] = "exists"
+        else:
+            error = for_code(code)
+            results[name] = f"refused: {error.__name__} ({code}): {message or error.description}"
+    return results
+
+
+def producer_options(kafka: KafkaSettings) -> dict:
+    """What every producer of the project shares: acknowledged by every in-sync replica, idempotent where the
+    broker allows it, compressed batches (`kafka.compression_type`)."""
+    codec = None if kafka.compression_type == "none" else kafka.compression_type
+    return dict(acks="all", enable_idempotence=kafka.idempotent, compression_type=codec,
+                max_batch_size=kafka.producer_batch_bytes)
 
 
 def make_producer(kafka: KafkaSettings, **overrides) -> AIOKafkaProducer:
-    options = dict(acks="all", enable_idempotence=kafka.idempotent, linger_ms=10, max_request_size=16_777_216)
+    options = dict(producer_options(kafka), linger_ms=10, max_request_size=16_777_216)
     options.update(overrides)
     return AIOKafkaProducer(**kafka_client_options(kafka), **options)
 

@@ -45,6 +45,11 @@ UNEXPECTED_ERRORS = Counter(
     "prox_unexpected_errors", "Batches whose handling raised an unexpected exception (retried, then dead-lettered)",
     ["service"],
 )
+UNDECODABLE_FETCHES = Counter(
+    "prox_undecodable_fetches",
+    "Fetches that returned a record batch the consumer cannot decode (an unknown codec, a bad CRC); the "
+    "partition waits at that batch, nothing is skipped", ["service", "error"],
+)
 INFRASTRUCTURE_RETRIES = Counter(
     "prox_infrastructure_retries", "Batches retried because a dependency was unavailable", ["service"],
 )

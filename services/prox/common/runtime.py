@@ -14,13 +14,15 @@ import time
 from typing import Optional, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import (CommitFailedError, CorruptRecordException, KafkaError, MessageSizeTooLargeError,
+                             UnsupportedCodecError)
 
 from . import metrics
 from .backoff import Backoff
 from prox_proto import encode_for
 
 from .config import ServiceSettings, kafka_client_options
+from .kafka_io import producer_options
 from .dlq import dead_letter
 from .http import start_http
 from .logs import log_event
@@ -32,6 +34,7 @@ log = logging.getLogger("prox.runtime")
 
 PRODUCE_BACKOFF_S = (0.1, 5.0)
 RETRY_BACKOFF_S = (0.5, 10.0)  # a dependency down (InfrastructureError), or an unexpected error in a batch
+UNDECODABLE_BACKOFF_S = (1.0, 30.0)  # a batch no codec here can decode: fetched again until a fix is deployed
 HANDLE_ATTEMPTS = 3  # an unexpected error in handling a batch: tries before its records are dead-lettered
 REVOKE_DRAIN_S = 5.0
 STALL_WARNING_S = 60.0  # Faust's commit livelock detector: warn when a lagging partition commits nothing this long
@@ -69,6 +72,7 @@ class StreamService:
         # Partitions this member owns, from the rebalance listener: aiokafka's assignment() still lists revoked
         # partitions until the group has re-joined, and a lag written for one of them would never be updated.
         self.owned: set[TopicPartition] = set()
+        self.undecodable_backoff = Backoff(*UNDECODABLE_BACKOFF_S)
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -76,7 +80,7 @@ class StreamService:
         common = kafka_client_options(kafka)
         self.http = await start_http(self.settings.http_port, self.is_ready)
         self.producer = AIOKafkaProducer(
-            **common, acks="all", enable_idempotence=kafka.idempotent, linger_ms=5,
+            **common, **producer_options(kafka), linger_ms=5,
             max_request_size=max(1_048_576, self.settings.max_message_bytes * 2),
         )
         await self.producer.start()
@@ -125,7 +129,12 @@ class StreamService:
     async def _fetch_loop(self) -> None:
         while not self.stopping.is_set():
             self._apply_backpressure()
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.batch_size)
+            try:
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=self.settings.batch_size)
+            except (UnsupportedCodecError, CorruptRecordException) as exc:
+                await self._wait_after_undecodable_fetch(exc)
+                continue
+            self.undecodable_backoff.reset()
             self.joined = self.joined or bool(self.consumer.assignment())
             records = [record for tp_records in batch.values() for record in tp_records]
             if not records:
@@ -138,6 +147,21 @@ class StreamService:
             task = asyncio.create_task(self._handle_guarded(records, time.monotonic()))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+
+    async def _wait_after_undecodable_fetch(self, exc: KafkaError) -> None:
+        """A record batch that cannot be decoded here (a codec without its library, a corrupt batch) holds its
+        partition at that offset, loudly: skipping it would lose its documents, and no single record of it can
+        be dead-lettered. aiokafka raises only once the other partitions' records are handed over, so they go
+        on; the commit-stall detector and the lag name the partition."""
+        metrics.UNDECODABLE_FETCHES.labels(self.name, type(exc).__name__).inc()
+        delay = self.undecodable_backoff.delay()
+        log_event(log, logging.ERROR, "a fetched record batch cannot be decoded; its partition waits at it",
+                  service=self.name, error_class=type(exc).__name__, error=str(exc)[:500],
+                  retry_in_s=round(delay, 2))
+        try:  # a stop request ends the wait at once
+            await asyncio.wait_for(self.stopping.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
 
     def _apply_backpressure(self) -> None:
         """Pause every assigned partition while in-flight work is at its bound; keep polling."""

@@ -133,6 +133,7 @@ def build_app(settings: SinkSettings, partitions: int) -> SinkApp:
         # faust fixes fetch_max_wait_ms at 1500 and Tansu may hold a fetch that long: take big bites.
         consumer_max_fetch_size=settings.sink.fetch_partition_bytes,
         producer_acks=-1,
+        producer_compression_type=None if kafka.compression_type == "none" else kafka.compression_type,
         processing_guarantee="at_least_once",
         stream_wait_empty=False,
         store="memory://",
