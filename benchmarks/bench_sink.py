@@ -110,12 +110,13 @@ def run_end_to_end(payloads: list[bytes], workdir: Path, batch_bytes: int = 1638
         from prox.sink.storage import Storage
 
         storage = Storage(str(shards), "reader")
+        staging = storage.tmp_root / "bench"
         first = None
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             entries = Manifest(storage).entries()
             rows = sum(e.rows for e in entries)
-            if first is None and (entries or (shards / ".tmp" / "bench").exists() and any((shards / ".tmp" / "bench").iterdir())):
+            if first is None and (entries or staging.exists() and any(staging.iterdir())):
                 first = time.perf_counter()  # the first shard is being written: consumption started
             if rows >= len(payloads):
                 return {"seconds": time.perf_counter() - (first or time.perf_counter()), "rows": rows,

@@ -155,3 +155,32 @@ def test_prox_local_stopped_by_a_signal_leaves_nothing_running(tmp_path, sig):
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _processes_with(marker) == []
+
+
+def test_prox_local_refuses_to_replace_a_shards_folder_holding_a_users_file(tmp_path):
+    write_input(tmp_path / "in.jsonl", 3)
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "notes.txt").write_text("the user's own file")
+    started = time.monotonic()
+    result = subprocess.run(local_command(tmp_path, tmp_path / "in.jsonl"), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0
+    assert time.monotonic() - started < 30  # refused up front: no broker, no model server, no services
+    assert "notes.txt" in result.stderr and "starting broker" not in result.stderr, result.stderr[-2000:]
+    assert (tmp_path / "shards" / "notes.txt").read_text() == "the user's own file"
+    assert not (tmp_path / "refined.jsonl").exists() and not (tmp_path / "work").exists()
+
+
+def test_prox_local_replaces_its_own_earlier_outputs(tmp_path):
+    pages = write_input(tmp_path / "in.jsonl", 4)
+    for run in range(2):  # the second run finds the first one's files, shards and state folder
+        result = subprocess.run(local_command(tmp_path, tmp_path / "in.jsonl"), capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, f"run {run}: {result.stderr[-3000:]}"
+    import pyarrow.parquet as pq
+
+    refined = read_jsonl(tmp_path / "refined.jsonl")
+    out_ids = [m["id"] for m in refined + read_jsonl(tmp_path / "dropped.jsonl")]
+    assert sorted(out_ids) == sorted(p["id"] for p in pages)
+    assert sorted(pq.read_table(tmp_path / "shards").column("id").to_pylist()) == sorted(m["id"] for m in refined)
+    assert (tmp_path / "shards.state" / "manifest.jsonl").exists()

@@ -1,8 +1,8 @@
 """`prox service sink` on a real broker: SIGKILL it mid-shard, several times, while documents stream.
 
-Afterwards the published shards hold every refined id exactly once, every shard in `_manifest.jsonl`
-exists with its checksum, no temporary file is left, and the shards read back with pyarrow equal the
-refined messages. The test restarts the sink after a crash-only exit (code 70) as its supervisor would
+Afterwards the published shards hold every refined id exactly once, every shard in the manifest
+(`shards.state/manifest.jsonl`) exists with its checksum, the data folder holds nothing but those shards, no
+temporary file is left, and the folder read back with pyarrow equals the refined messages. The test restarts the sink after a crash-only exit (code 70) as its supervisor would
 (the sink exits so when faust skips an offset: see core.py). `sink_sigkill_scenario(bootstrap_servers,
 workdir, idempotent=...)` is broker-agnostic:
 the embedded-broker tier runs it here; the Apache Kafka tier can call it with its bootstrap address.
@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import polars as pl
 import pyarrow.dataset as ds
 import pytest
 
@@ -31,7 +32,7 @@ from prox.sink.app import CRASH_EXIT_CODE
 from prox.sink.manifest import Manifest
 from prox.sink.rows import COLUMNS, to_row
 from prox.sink.service import wait_for_shards
-from prox.sink.storage import MANIFEST, Storage
+from prox.sink.storage import Storage
 from prox.sink.verify import check, shard_ids
 from prox_proto import ExecutionReport, ModelInfo, RefinedDocument, encode_json
 from prox_proto.topics import Topics
@@ -203,11 +204,12 @@ async def sink_sigkill_scenario(bootstrap_servers: str, workdir: Path, *, idempo
     assert check(storage, entries) == [], "a shard in the manifest is missing or differs from its checksum"
     counts = shard_ids(storage, entries)
     assert set(counts) == ids and set(counts.values()) == {1}, {k: v for k, v in counts.items() if v != 1}
-    visible = set(storage.listing())
-    assert visible == {MANIFEST} | {e.file for e in entries}, visible
-    assert [p for p in shards.rglob("*.tmp") if p.is_file()] == [], "a temporary file was left behind"
+    visible = {p.relative_to(shards).as_posix() for p in shards.rglob("*")}
+    assert visible == {e.file for e in entries}, visible  # nothing but the shards: a folder reader reads it
+    assert [p for p in storage.tmp_root.rglob("*.tmp") if p.is_file()] == [], "a temporary file was left behind"
     table = ds.dataset(str(shards), format="parquet").to_table()
     assert table.schema.names == list(COLUMNS)
+    assert pl.read_parquet(shards).height == table.num_rows  # polars refuses a folder holding anything else
     assert sorted(table.to_pylist(), key=lambda r: r["id"]) == sorted((to_row(d) for d in docs), key=lambda r: r["id"])
     letters = [json.loads(r.value) for r in await read_all(kafka, topics.dlq)]
     assert letters and {(x["reason"], x["key"], x["service"]) for x in letters} == {("invalid_message", "poison", "sink")}

@@ -160,6 +160,7 @@ async def test_dropped_documents_go_to_their_own_shards_when_enabled(tmp_path):
     dropped = h.core.storages["dropped"]
     entries = Manifest(dropped).entries()
     assert str(dropped.root) == str(tmp_path / "shards") + "-dropped"
+    assert dropped.state_root == tmp_path / "shards-dropped.state"  # its own manifest, beside its folder
     assert [row["id"] for row in read_rows(dropped, entries[0])] == ["doc-1"]
     assert rows_by_id(h) == Counter({"doc-1": 1})
 

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pyarrow.parquet as pq
 import pytest
 
 from prox.sink.manifest import Manifest, ManifestEntry
 from prox.sink.rows import COLUMNS, to_row
+from prox.sink.settings import ShardSettings, SinkSettings
 from prox.sink.shards import ShardWriter
-from prox.sink.storage import MANIFEST, Storage, sha256_file
+from prox.sink.storage import LEGACY_MANIFEST, MANIFEST, LayoutConflict, Storage, sha256_file
 from prox.sink.verify import check, read_rows
 from prox_proto import ExecutionReport, ModelInfo, ProgramError, RefinedDocument
 
@@ -37,15 +39,18 @@ class Clock:
         return self.now
 
 
-def test_row_has_the_trainer_columns_with_metadata_as_json():
+def test_row_has_the_trainer_columns_with_nested_metadata_models_and_errors():
     row = to_row(make_doc(3))
     assert tuple(row) == COLUMNS
-    assert json.loads(row["metadata"]) == {"page_type": "article", "n": 3}
+    assert row["metadata"]["entries"] == [{"key": "page_type", "value": "article"}, {"key": "n", "value": "3"}]
+    assert json.loads(row["metadata"]["json"]) == {"page_type": "article", "n": 3}
     assert row["report_outcome"] == "edited" and row["report_words_out"] == 5
-    assert json.loads(row["report_errors"]) == [{"statement": "bad()", "reason": "unknown call"}]
+    assert row["report_errors"] == [{"statement": "bad()", "reason": "unknown call", "level": "chunk"}]
+    assert row["models"][1] == {"name": "prox_chunk", "version": "v2", "backend": "heuristic"}
     assert (row["doc_model"], row["doc_model_version"], row["chunk_model_version"]) == ("prox_doc", "v1", "v2")
-    dropped = to_row(make_doc(4, text=None, dropped=True, report=None, models=[]))
+    dropped = to_row(make_doc(4, text=None, dropped=True, report=None, models=[], metadata=None))
     assert dropped["text"] is None and dropped["report_outcome"] is None and dropped["doc_model"] is None
+    assert dropped["metadata"] == {"entries": [], "json": None} and dropped["report_errors"] is None
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl.gz"])
@@ -62,7 +67,8 @@ def test_shard_is_hidden_until_published_and_reads_back_equal(tmp_path, fmt):
     assert [(r.partition, r.first, r.last) for r in finished.entry.offsets] == [(0, 50, 58), (1, 51, 59)]
     Manifest(storage).append(finished.entry)
     storage.publish(finished.temp, finished.name)
-    assert storage.listing() == sorted([MANIFEST, finished.name])
+    assert storage.listing() == [finished.name]  # the manifest lives in the state folder
+    assert (tmp_path / "out.state" / MANIFEST).exists()
     assert not finished.temp.exists()
     entries = Manifest(storage).entries()
     assert check(storage, entries) == []
@@ -98,7 +104,7 @@ def test_manifest_skips_a_torn_last_line_and_terminates_it_before_appending(tmp_
     manifest = Manifest(storage)
     first = ManifestEntry(file="a.parquet", kind="refined", format="parquet", rows=1, bytes=1, sha256="x")
     manifest.append(first)
-    with open(tmp_path / MANIFEST, "ab") as handle:
+    with open(storage.state_root / MANIFEST, "ab") as handle:
         handle.write(b'{"file": "torn.parq')  # a crash mid-append
     assert [e.file for e in manifest.entries()] == ["a.parquet"]
     second = ManifestEntry(file="b.parquet", kind="refined", format="parquet", rows=2, bytes=2, sha256="y")
@@ -140,7 +146,8 @@ def test_fsspec_url_publishes_by_upload(tmp_path):
     Manifest(storage).append(finished.entry)
     storage.publish(finished.temp, finished.name)
     fs = fsspec.filesystem("memory")
-    assert fs.exists(f"/prox-sink-test/shards/{finished.name}")
+    assert fs.ls("/prox-sink-test/shards", detail=False) == [f"/prox-sink-test/shards/{finished.name}"]
+    assert fs.exists(f"/prox-sink-test/shards.state/{MANIFEST}")
     entries = Manifest(storage).entries()
     assert check(storage, entries) == [] and read_rows(storage, entries[0]) == rows
 
@@ -157,3 +164,89 @@ def test_recover_deletes_another_writers_temp_file_only_once_it_is_stale(tmp_pat
     os.utime(abandoned.temp, (0, 0))  # untouched for ages: its pod is gone
     assert Manifest(mine).recover(stale_after_s=900) == {"rolled_forward": 0, "discarded": 1}
     assert not abandoned.temp.exists()
+
+
+# --- the state folder: manifest and staging beside the data folder, never in it ------------------
+
+def test_manifest_and_staging_live_in_the_state_folder_beside_the_data_folder(tmp_path):
+    storage = Storage(str(tmp_path / "shards"), "w1")
+    writer = ShardWriter(storage, "refined")
+    writer.add(to_row(make_doc(1)), "doc-1", 10, ("t", 0), 0)
+    finished = writer.finish()
+    assert finished.temp.parent == tmp_path / "shards.state" / "tmp" / "w1"
+    Manifest(storage).append(finished.entry)
+    storage.publish(finished.temp, finished.name)
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == [finished.name]
+    assert [e.file for e in Manifest(Storage(str(tmp_path / "shards"), "reader")).entries()] == [finished.name]
+
+
+def test_the_state_folder_follows_the_settings_and_the_dropped_shards_get_their_own(tmp_path):
+    default = SinkSettings(sink=ShardSettings(path=str(tmp_path / "shards") + "/"))
+    assert (default.state_path(), default.dropped_state_path()) == (
+        str(tmp_path / "shards.state"), str(tmp_path / "shards-dropped.state"))
+    chosen = SinkSettings(sink=ShardSettings(path=str(tmp_path / "shards"), state_path=str(tmp_path / "st")))
+    assert (chosen.state_path(), chosen.dropped_state_path()) == (str(tmp_path / "st"), str(tmp_path / "st-dropped"))
+    on_s3 = SinkSettings(sink=ShardSettings(path="s3://bucket/prox/shards"))
+    assert on_s3.state_path() == "s3://bucket/prox/shards.state"
+    with pytest.raises(ValueError, match="state_path"):
+        SinkSettings(sink=ShardSettings(path="s3://bucket")).state_path()  # no folder beside a bucket
+
+
+def test_a_state_folder_inside_the_data_folder_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="outside"):
+        Storage(str(tmp_path / "shards"), "w", state_url=str(tmp_path / "shards" / "state"))
+
+
+def _old_layout(tmp_path):
+    """What an earlier version left: PATH/_manifest.jsonl, a published shard, a listed shard whose rename a
+    crash interrupted (its temp file in PATH/.tmp/WRITER/) and an unlisted temp file of the same writer."""
+    path = tmp_path / "shards"
+    scratch = Storage(str(tmp_path / "scratch"), "w1")
+    writer = ShardWriter(scratch, "refined")
+    shards = []
+    for i in range(3):
+        writer.add(to_row(make_doc(i)), f"doc-{i}", 10, ("t", 0), i)
+        shards.append(writer.finish())
+    (path / ".tmp" / "w1").mkdir(parents=True)
+    published, listed, unlisted = shards
+    os.replace(published.temp, path / published.name)
+    os.replace(listed.temp, path / ".tmp" / "w1" / (listed.name + ".tmp"))
+    os.replace(unlisted.temp, path / ".tmp" / "w1" / (unlisted.name + ".tmp"))
+    (path / LEGACY_MANIFEST).write_bytes(published.entry.line() + listed.entry.line())
+    return path, published, listed, unlisted
+
+
+def test_a_sink_started_on_the_old_layout_moves_its_manifest_and_temp_files_into_the_state_folder(tmp_path):
+    path, published, listed, unlisted = _old_layout(tmp_path)
+    old_manifest = (path / LEGACY_MANIFEST).read_bytes()
+    storage = Storage(str(path), "w1")
+
+    counts = Manifest(storage).recover()
+
+    assert (tmp_path / "shards.state" / MANIFEST).read_bytes() == old_manifest  # moved, not rewritten
+    assert counts == {"rolled_forward": 1, "discarded": 1}  # the interrupted rename finished, as before
+    assert sorted(p.name for p in path.iterdir()) == sorted([published.name, listed.name])
+    assert check(storage, Manifest(storage).entries()) == []
+    assert Manifest(storage).recover() == {"rolled_forward": 0, "discarded": 0}  # a second start: nothing to do
+
+
+def test_an_old_manifest_that_disagrees_with_the_state_folders_stops_the_start_and_keeps_both(tmp_path):
+    path, published, _, _ = _old_layout(tmp_path)
+    state = tmp_path / "shards.state"
+    state.mkdir()
+    (state / MANIFEST).write_bytes(published.entry.line())
+    old = (path / LEGACY_MANIFEST).read_bytes()
+    with pytest.raises(LayoutConflict, match=LEGACY_MANIFEST):
+        Manifest(Storage(str(path), "w1")).recover()
+    assert (path / LEGACY_MANIFEST).read_bytes() == old and (state / MANIFEST).read_bytes() == published.entry.line()
+
+
+def test_an_old_manifest_on_an_object_store_moves_to_the_state_prefix(tmp_path):
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    line = ManifestEntry(file="a.parquet", kind="refined", format="parquet", rows=1, bytes=1, sha256="x").line()
+    fs.pipe_file("/prox-sink-legacy/shards/" + LEGACY_MANIFEST, line)
+    storage = Storage("memory://prox-sink-legacy/shards", "w", staging_dir=str(tmp_path))
+    Manifest(storage).recover()
+    assert not fs.exists("/prox-sink-legacy/shards/" + LEGACY_MANIFEST)
+    assert fs.cat_file(f"/prox-sink-legacy/shards.state/{MANIFEST}") == line

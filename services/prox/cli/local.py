@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import shutil
 import signal
 import sys
 import tempfile
@@ -24,11 +23,13 @@ from .io import add_input_arguments
 def register(subparsers) -> None:
     parser = subparsers.add_parser("local", help="run the whole pipeline locally on a file and collect the results")
     parser.add_argument("--input", required=True, help="JSONL[.gz], Parquet or Common Crawl WET file")
-    parser.add_argument("--output", required=True, help="refined documents (JSONL[.gz])")
-    parser.add_argument("--dropped", help="dropped documents (JSONL[.gz])")
-    parser.add_argument("--dlq", help="dead letters (JSONL[.gz])")
-    parser.add_argument("--shards", help="the sink's Parquet shards, replaced like --output (default: a shards/ "
-                                         "folder beside --output; 'none' runs no sink)")
+    parser.add_argument("--output", required=True, help="refined documents (JSONL[.gz]); an existing file is "
+                                                        "replaced only when an earlier run wrote it")
+    parser.add_argument("--dropped", help="dropped documents (JSONL[.gz]), replaced like --output")
+    parser.add_argument("--dlq", help="dead letters (JSONL[.gz]), replaced like --output")
+    parser.add_argument("--shards", help="the sink's Parquet shards (default: a shards/ folder beside --output, "
+                                         "its manifest in shards.state/; 'none' runs no sink); replaced only when "
+                                         "it holds nothing but an earlier run's shards")
     add_input_arguments(parser)
     parser.add_argument("--doc-backend", default="heuristic", choices=BACKENDS)
     parser.add_argument("--doc-model", help="path of the doc refining model (hf backend)")
@@ -142,11 +143,16 @@ async def _run(args) -> int:
 
     from ..common.progress import Progress
     from .io import input_documents, input_problem, produce_documents
+    from .outputs import OutputInUse
     from .stack import BrokerDied, CrashLoop, LocalStack, ModelOptions
 
+    try:
+        shards = _prepare_outputs(args)
+    except OutputInUse as exc:  # before anything starts: no broker, no children
+        print(f"prox local: error: {exc}", file=sys.stderr)
+        return 2
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="prox-local-"))
     models = ModelOptions(args.doc_backend, args.doc_model, args.chunk_backend, args.chunk_model)
-    shards = _shards_dir(args)
     stack = LocalStack(workdir, models, partitions=args.partitions, shards=shards)
     topics = Topics()
     started = time.monotonic()
@@ -204,12 +210,15 @@ async def _wait_accounted(stack, collector: Collector, ids: set, progress, stall
     progress.close()
 
 
-def _shards_dir(args) -> Optional[Path]:
-    """Replaced like --output: the sink would skip ids already in an earlier run's shards."""
-    if args.shards == "none":
-        return None
-    shards = Path(args.shards) if args.shards else Path(args.output).resolve().parent / "shards"
-    shutil.rmtree(shards, ignore_errors=True)
+def _prepare_outputs(args) -> Optional[Path]:
+    """The shards folder (None: no sink). An earlier run's outputs are replaced (the sink would skip ids
+    already in its shards); anything else there stops the run (OutputInUse): see outputs.py."""
+    from .outputs import prepare_outputs
+
+    shards = None
+    if args.shards != "none":
+        shards = Path(args.shards) if args.shards else Path(args.output).resolve().parent / "shards"
+    prepare_outputs({"--output": args.output, "--dropped": args.dropped, "--dlq": args.dlq}, shards)
     return shards
 
 

@@ -8,8 +8,8 @@ prefix of acknowledged offsets per partition. Closing a shard does, in this orde
 
   1. finish the temp file: flush, close, fsync; sha256 read back from disk;
   2. write its ids into the id table and wait until the changelog topic acknowledged them;
-  3. append its line to `_manifest.jsonl` and fsync (the shard now *exists*: a crash from here on is rolled
-     forward from the fsync'd temp file at the next start);
+  3. append its line to the manifest (`PATH.state/manifest.jsonl`) and fsync (the shard now *exists*: a
+     crash from here on is rolled forward from the fsync'd temp file at the next start);
   4. publish: atomic rename + directory fsync (or one upload to an object store);
   5. acknowledge every record the shard holds (rows and the in-shard duplicates), then commit.
 
@@ -77,11 +77,12 @@ class SinkCore:
         self.settings = settings
         shard = settings.sink
         self.kinds = {settings.topics.refined: "refined"}
-        paths = {"refined": shard.path}
+        paths = {"refined": (shard.path, settings.state_path())}
         if shard.include_dropped:
             self.kinds[settings.topics.dropped] = "dropped"
-            paths["dropped"] = settings.dropped_path()
-        self.storages = {kind: Storage(path, settings.writer, shard.staging_dir) for kind, path in paths.items()}
+            paths["dropped"] = (settings.dropped_path(), settings.dropped_state_path())
+        self.storages = {kind: Storage(path, settings.writer, shard.staging_dir, state_url=state)
+                         for kind, (path, state) in paths.items()}
         self.manifests = {kind: Manifest(storage) for kind, storage in self.storages.items()}
         self.writers = {
             kind: ShardWriter(storage, kind, format=shard.format, compression=shard.compression,

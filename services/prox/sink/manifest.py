@@ -1,4 +1,4 @@
-"""`_manifest.jsonl`: one JSON line per published shard.
+"""`manifest.jsonl` in the state folder (`PATH.state/`, never among the shards): one JSON line per published shard.
 
 {"file", "kind", "format", "rows", "bytes", "sha256", "offsets": [{"topic", "partition", "first", "last"}],
  "duplicates", "writer", "created_at", "closed_at", "v"}
@@ -10,11 +10,15 @@ trusts only files listed here (with their checksum); a torn last line from a cra
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
+from ..common.logs import log_event
 from .storage import Storage, sha256_file
+
+log = logging.getLogger("prox.sink")
 
 
 @dataclass
@@ -65,10 +69,16 @@ class Manifest:
         self.storage.append_manifest(entry.line())
 
     def recover(self, stale_after_s: Optional[float] = None) -> dict[str, int]:
-        """At start: publish listed shards whose temp file survived a crash (checksum verified); delete
-        this writer's unlisted temp files (an unfinished shard: its records were never acknowledged and are
-        read again). Another writer's unlisted temp file is deleted only when untouched for `stale_after_s`
-        (a live writer's open shard is younger than its age limit; a pod that got a new name left it)."""
+        """At start: move an earlier version's manifest and temp files out of the data folder (see
+        `Storage.adopt_old_layout`); publish listed shards whose temp file survived a crash (checksum
+        verified); delete this writer's unlisted temp files (an unfinished shard: its records were never
+        acknowledged and are read again). Another writer's unlisted temp file is deleted only when untouched
+        for `stale_after_s` (a live writer's open shard is younger than its age limit; a pod that got a new
+        name left it)."""
+        adopted = self.storage.adopt_old_layout()
+        if any(adopted.values()):
+            log_event(log, logging.WARNING, "sink moved an earlier version's manifest and temp files into the "
+                      "state folder", service="sink", path=self.storage.url, state=self.storage.state_url, **adopted)
         listed = {entry.file: entry for entry in self.entries()}
         counts = {"rolled_forward": 0, "discarded": 0}
         for name, temp, own in list(self.storage.temp_files()):

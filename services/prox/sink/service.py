@@ -23,8 +23,8 @@ def run_sink(settings: SinkSettings) -> int:
     app = build_app(settings, partitions)
     report = app.core.recover()
     log_event(log, logging.INFO, "sink starting", service="sink", group=settings.group, partitions=partitions,
-              path=settings.sink.path, format=settings.sink.format, recovered=report,
-              http_port=settings.http_port)
+              path=settings.sink.path, state_path=settings.state_path(), format=settings.sink.format,
+              recovered=report, http_port=settings.http_port)
     worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False, quiet=True)
     _dump_tasks_on_sigusr1(worker.loop)
     worker.execute_from_commandline()  # exits the process (code 0 on a clean stop)
@@ -40,16 +40,17 @@ def run(args) -> int:
 # --- the local stack ------------------------------------------------------------------------
 
 async def wait_for_shards(shards_dir: str | Path, ids: Optional[set[str]] = None, *, rows: Optional[int] = None,
-                          timeout_s: float = 120.0, stack=None) -> dict:
-    """Until the published shards (per the manifest) hold every id in `ids` (or at least `rows` rows);
-    returns {"path", "shards", "rows", "bytes"}. `prox local` awaits it once the collector saw every
-    document, e.g. `await wait_for_shards("out/shards", rows=collector.state.refined, stack=stack)`; it
-    sleeps on the event loop, so a signal stops the wait at once."""
+                          timeout_s: float = 120.0, stack=None, state_path: Optional[str] = None) -> dict:
+    """Until the published shards (per the manifest in the state folder, `state_path` or the default
+    `shards_dir.state`) hold every id in `ids` (or at least `rows` rows); returns {"path", "shards",
+    "rows", "bytes"}. `prox local` awaits it once the collector saw every document, e.g.
+    `await wait_for_shards("out/shards", rows=collector.state.refined, stack=stack)`; it sleeps on the
+    event loop, so a signal stops the wait at once."""
     import time
 
     from .storage import Storage
 
-    storage = Storage(str(shards_dir), "reader")
+    storage = Storage(str(shards_dir), "reader", state_url=state_path)
     deadline = time.monotonic() + timeout_s
     while True:
         if stack is not None:

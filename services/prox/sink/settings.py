@@ -14,6 +14,7 @@ import msgspec
 from prox_proto.topics import Topics
 
 from ..common.config import KafkaSettings, LogLevel, _doc
+from .storage import state_beside
 
 MIB = 1024 * 1024
 
@@ -23,6 +24,10 @@ class ShardSettings(msgspec.Struct, kw_only=True):
         "where shards go: a local directory or an fsspec URL (s3://bucket/prefix, gs://...)")] = "shards"
     dropped_path: Annotated[Optional[str], _doc(
         "where dropped documents go when include_dropped is on (default PATH-dropped, never mixed in)")] = None
+    state_path: Annotated[Optional[str], _doc(
+        "where the manifest (and, for a local path, the staging folder) go, outside PATH so that it holds only "
+        "shards; on PATH's filesystem (default PATH.state beside it; the dropped shards' is STATE-dropped, "
+        "or DROPPED_PATH.state)")] = None
     include_dropped: Annotated[bool, _doc("also write prox.dropped into its own shards")] = False
     format: Annotated[str, _doc("parquet (zstd) or jsonl.gz", pattern="^(parquet|jsonl\\.gz)$")] = "parquet"
     compression: Annotated[str, _doc("Parquet compression codec")] = "zstd"
@@ -66,3 +71,11 @@ class SinkSettings(msgspec.Struct, kw_only=True):
 
     def dropped_path(self) -> str:
         return self.sink.dropped_path or self.sink.path.rstrip("/") + "-dropped"
+
+    def state_path(self) -> str:
+        return self.sink.state_path or state_beside(self.sink.path)
+
+    def dropped_state_path(self) -> str:
+        if self.sink.state_path:
+            return self.sink.state_path.rstrip("/") + "-dropped"
+        return state_beside(self.dropped_path())
