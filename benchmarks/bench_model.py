@@ -1,20 +1,21 @@
 """Throughput of the `hf` engines on a random-init model of the released ProX refiners' shape, against the
-padded baselines in the same run, on real prompts (the WCXB pages as `prox prompts` writes them).
-
-In-process only (torch + transformers; no pytriton/tritonclient import), so it runs on a bare GPU box. On the
-device machine (one script, one run; see benchmarks/results/model_gpu.md):
-    prox prompts --model HUB_LAYOUT_DIR --input ../shared/data/wcxb-dev.jsonl.gz --output wcxb-prompts.jsonl.gz
-    python benchmarks/bench_model.py --device cuda --dtype bfloat16 --prompts wcxb-prompts.jsonl.gz \
-        --docs 512 --max-chunks 2048 --batch-size 64 --new-tokens 256 --name model_gpu
-Without --prompts the prompts are made here from --pages (default ../shared/data/wcxb-dev.jsonl.gz) with the
-tokenizer in --tokenizer (default ../shared/llama2-tokenizer, test use only), or, where those are absent,
-random ids of --doc-tokens / --chunk-tokens. Per stage it reports input (prompt) tokens/s of
-- doc: the engine (length buckets under a token budget, last-position logits only) vs padded forward (batches
-  of --batch-size in input order padded to their longest prompt, logits of every position: the old engine);
-- chunk: the engine (continuous batching on CUDA, --chunk-engine) vs padded generate() (batches of
-  --batch-size sorted by length: the old engine); random weights rarely emit EOS, so most chunks generate the
-  full --new-tokens (the worst case).
-CPU defaults are tiny (released shape, 4 documents, prompts cropped to 128 ids, 4 chunk prompts; about a minute on 2 cores).
+padded baselines in the same run, on real prompts (the WCXB pages as `prox prompts` writes them), made for one
+15-minute device slot (the commands: benchmarks/results/model_gpu.md):
+- bounded by time: --budget-s is split over the cases; a case runs rounds of --round-docs documents until its
+  share is spent (at least one round), its rates over the documents done;
+- every record (setup, each case, the summary) is appended to --out (JSON lines) as soon as it exists, and
+  NAME.md is written from them (`--report FILE` rewrites it from a run that was cut short);
+- a case that fails (torch.cuda.OutOfMemoryError, a generation error) is recorded and the run goes on;
+- warm-ups are a couple of prompts; the chunk engine's cache is sized explicitly (a bounded share of the GPU);
+- cases: doc engine (length buckets, last-position logits) vs padded forward (input order, logits of every
+  position: the old engine); chunk padded generate() (--batch-size sorted by length: the old engine) vs the
+  chunk engine (continuous batching on CUDA, one case per --requests-per-batch) vs vLLM (the engine ProX ran,
+  same ids and weights, only where it is installed: never shipped);
+- per case docs/s and input (raw) tokens/s per GPU against ProX's ~87k raw tokens/s per A100 (both stages);
+  the summary adds both stages on one GPU, derived from the two measured rates.
+Random weights rarely emit EOS, so most chunks generate all --new-tokens (the worst case). Without --prompts the
+prompts are made here from --pages with --tokenizer (test use only) or are random ids. CPU defaults are tiny
+(released shape, 4 documents, prompts cropped to 128 ids, 4 chunk prompts; about a minute on 2 cores).
 
 --via-triton: the same writers through `prox model-server --doc-backend hf --chunk-backend hf` and
 `TritonRefinerClient`, against the writers called in-process in the same run (the ratio is Triton's overhead).
@@ -32,6 +33,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Optional
 
 RELEASED_SHAPE = dict(hidden_size=1280, intermediate_size=2048, num_hidden_layers=24, num_attention_heads=16,
                       num_key_value_heads=1, vocab_size=32000)
@@ -214,9 +216,15 @@ def measure(run_batch, prompts: list[list[int]], batch_size: int, generated_per_
     }
 
 
-# --- the default mode: engines vs padded baselines on real prompts ----------------------------
-def load_prompt_ids(args) -> tuple[list[list[int]], list[list[int]], str]:
-    """(doc prompts, sent chunk prompts, where they came from), each prompt cropped to --crop ids if set."""
+# --- the default mode: engines vs padded baselines on real prompts, one device slot ----------------------
+PROX_TOKENS_PER_S = 87_000  # ProX's own figure: raw tokens/s per A100, both stages
+CASE_SHARES = {"doc_engine": 0.12, "doc_padded_forward": 0.08, "chunk_padded_generate": 0.15, "chunk_engine": 0.45,
+               "vllm_chunk": 0.2}  # of --budget-s; the chunk engine's share is split over --requests-per-batch
+
+
+def load_prompt_ids(args) -> tuple[list[list[int]], list[list[list[int]]], str]:
+    """(doc prompts, the sent chunk prompts of each document, where they came from), each prompt cropped to
+    --crop ids if set; at most --max-chunks chunk prompts in all (whole documents)."""
     if args.prompts:
         rows = _jsonl_rows(Path(args.prompts), args.docs)
         source = f"prox prompts output {args.prompts}"
@@ -224,11 +232,18 @@ def load_prompt_ids(args) -> tuple[list[list[int]], list[list[int]], str]:
         rows = _prompt_rows(args.tokenizer, args.pages, args.docs)
         source = f"{args.pages.name} with the tokenizer of {args.tokenizer.name}"
     else:
-        return _random_prompts(args) + (f"random ids ({args.doc_tokens} / {args.chunk_tokens} tokens)",)
-    docs = [row["doc"]["ids"] for row in rows]
-    chunks = [chunk["ids"] for row in rows for chunk in row["chunks"] if chunk["sent"]][:args.max_chunks or None]
+        docs, chunks = _random_prompts(args)
+        return docs, [[chunk] for chunk in chunks], f"random ids ({args.doc_tokens} / {args.chunk_tokens} tokens)"
     crop = (lambda ids: ids[:args.crop]) if args.crop else (lambda ids: ids)
-    return [crop(p) for p in docs], [crop(p) for p in chunks], source
+    docs = [crop(row["doc"]["ids"]) for row in rows]
+    chunk_docs, total = [], 0
+    for row in rows:
+        sent = [crop(chunk["ids"]) for chunk in row["chunks"] if chunk["sent"]]
+        if args.max_chunks and total + len(sent) > args.max_chunks:
+            break
+        chunk_docs.append(sent)
+        total += len(sent)
+    return docs, chunk_docs, source
 
 
 def _jsonl_rows(path: Path, limit: int) -> list[dict]:
@@ -261,18 +276,23 @@ def _random_prompts(args) -> tuple[list[list[int]], list[list[int]]]:
     return prompts(args.doc_tokens), prompts(args.chunk_tokens)
 
 
-def timed(run_all, prompts: list[list[int]], sync, generated: int = 0) -> dict:
+def timed_rounds(run_round, docs: list, round_docs: int, deadline: float, sync, input_tokens) -> dict:
+    """Rounds of `round_docs` documents until all are done or the deadline has passed (at least one round);
+    rates are over the documents done. `run_round` returns the tokens it generated."""
+    done = tokens = generated = 0
     sync()
     started = time.perf_counter()
-    run_all(prompts)
-    sync()
+    for start in range(0, len(docs), round_docs):
+        batch = docs[start:start + round_docs]
+        generated += run_round(batch) or 0
+        sync()
+        done, tokens = done + len(batch), tokens + input_tokens(batch)
+        if time.perf_counter() >= deadline:
+            break
     seconds = time.perf_counter() - started
-    tokens = sum(map(len, prompts))
-    result = {"prompts": len(prompts), "input_tokens": tokens, "seconds": round(seconds, 3),
-              "input_tokens_per_s": round(tokens / seconds, 1)}
-    if generated:
-        result["max_new_tokens"] = generated
-    return result
+    return {"docs": done, "of_docs": len(docs), "input_tokens": tokens, "generated_tokens": generated,
+            "seconds": round(seconds, 3), "docs_per_s": round(done / seconds, 3),
+            "input_tokens_per_s": round(tokens / seconds, 1), "vs_prox_87k": round(tokens / seconds / PROX_TOKENS_PER_S, 3)}
 
 
 def padded_forward(runner, prompts: list[list[int]]) -> None:
@@ -286,53 +306,216 @@ def padded_forward(runner, prompts: list[list[int]]) -> None:
             runner.model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits[:, -1, :].float()
 
 
+def padded_generate(runner, prompts: list[list[int]], new_tokens: int) -> int:
+    """The old chunk engine: generate() on batches of --batch-size sorted by length."""
+    order = sorted(prompts, key=len)
+    return sum(len(tokens) for start in range(0, len(order), runner.batch_size)
+               for tokens in runner.generate_padded(order[start:start + runner.batch_size], new_tokens))
+
+
 def padding_share(groups: list[list[int]], lengths: list[int]) -> float:
     padded = sum(len(group) * max(lengths[i] for i in group) for group in groups)
     return round(1 - sum(lengths) / padded, 4) if padded else 0.0
 
 
-def run(args) -> dict:
+class ResultSink:
+    """Each record appended to a JSON-lines file as soon as it exists (a run cut short keeps what it did)."""
+
+    def __init__(self, path: Optional[Path], run_id: str):
+        self.path, self.run_id, self.records = path, run_id, []
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, record: dict) -> dict:
+        record = {"run": self.run_id, **record}
+        self.records.append(record)
+        if self.path:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+        return record
+
+
+def free_memory(*models) -> None:
+    import gc
+
     import torch
 
-    from prox.models.engine import ModelRunner, length_buckets
+    for model in models:
+        if hasattr(model, "destroy_cached_continuous_batching_manager"):
+            model.destroy_cached_continuous_batching_manager()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
-    docs, chunks, source = load_prompt_ids(args)
-    longest = max(map(len, docs + chunks)) + args.new_tokens
-    model = build_model(args.device, args.dtype, max(longest, 2048), SHAPES[args.shape or "released"])
-    runner = ModelRunner(model, args.device, pad_id=0, eos_id=2, batch_size=args.batch_size,
+
+def guarded_case(sink: ResultSink, case: str, measure_case, cleanup=lambda: None) -> dict:
+    """One case: its result, or its error (an out-of-memory included) recorded, and the run goes on."""
+    try:
+        result = measure_case()
+    except Exception as exc:  # torch.cuda.OutOfMemoryError, GenerationFailed, a vLLM start failure...
+        message = (str(exc).strip().splitlines() or [""])[0][:500]
+        result = {"error": type(exc).__name__, "message": message}
+    finally:
+        cleanup()
+    return sink.append({"case": case, **result})
+
+
+class Slot:
+    """The run's time: each case gets its share of what the budget had at the start, never past the end."""
+
+    def __init__(self, budget_s: float):
+        self.started, self.budget_s = time.perf_counter(), budget_s
+
+    def deadline(self, share: float) -> float:
+        end = self.started + self.budget_s
+        return min(end, time.perf_counter() + share * self.budget_s)
+
+    def left_s(self) -> float:
+        return self.started + self.budget_s - time.perf_counter()
+
+
+def chunk_tokens_of(chunk_docs: list[list[list[int]]]) -> int:
+    return sum(len(prompt) for doc in chunk_docs for prompt in doc)
+
+
+def flat(chunk_docs: list[list[list[int]]]) -> list[list[int]]:
+    return [prompt for doc in chunk_docs for prompt in doc]
+
+
+def run(args, sink: Optional[ResultSink] = None) -> dict:
+    """Every case within --budget-s, each appended to the sink when done; returns the records by case."""
+    import torch
+
+    from prox.models.engine import ModelRunner, apply_attention, length_buckets
+
+    sink = sink or ResultSink(None, time.strftime("%Y%m%dT%H%M%S"))
+    slot = Slot(args.budget_s)
+    docs, chunk_docs, source = load_prompt_ids(args)
+    longest = max(map(len, docs + flat(chunk_docs))) + args.new_tokens
+    shape = SHAPES[args.shape or "released"]
+    doc_model = build_model(args.device, args.dtype, max(longest, 2048), shape)
+    chunk_model = build_model(args.device, args.dtype, max(longest, 2048), shape)
+    attention = apply_attention(chunk_model, args.device)
+    runner = ModelRunner(doc_model, args.device, pad_id=0, eos_id=2, batch_size=args.batch_size,
                          token_budget=args.token_budget)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     continuous = args.chunk_engine == "continuous" or (args.chunk_engine == "auto" and args.device.startswith("cuda"))
-
-    def engine_generate(prompts):
-        if continuous:
-            return runner.generate_continuous(prompts, args.new_tokens)
-        return runner.bucketed(prompts, lambda batch: runner.generate_padded(batch, args.new_tokens))
-
-    def padded_generate(prompts):
-        order = sorted(prompts, key=len)
-        for start in range(0, len(order), args.batch_size):
-            runner.generate_padded(order[start:start + args.batch_size], args.new_tokens)
-
-    runner.bucketed(docs[:2], runner.next_token_logits)  # warm-up
-    engine_generate(chunks[:2])
-    results = {
-        "source": source, "chunk_engine_kind": "continuous batching" if continuous else "padded (length buckets)",
-        "doc_engine": timed(lambda p: runner.bucketed(p, runner.next_token_logits), docs, sync),
-        "doc_padded_forward": timed(lambda p: padded_forward(runner, p), docs, sync),
-        "chunk_engine": timed(engine_generate, chunks, sync, args.new_tokens),
-        "chunk_padded_generate": timed(padded_generate, chunks, sync, args.new_tokens),
-    }
     lengths = list(map(len, docs))
-    results["doc_padding_share"] = {
-        "engine": padding_share(length_buckets(lengths, args.batch_size, args.token_budget), lengths),
-        "padded_forward": padding_share([list(range(i, min(i + args.batch_size, len(docs))))
-                                         for i in range(0, len(docs), args.batch_size)], lengths)}
-    for level, engine, baseline in (("doc", "doc_engine", "doc_padded_forward"),
-                                    ("chunk", "chunk_engine", "chunk_padded_generate")):
-        results[f"{level}_speedup"] = round(results[engine]["input_tokens_per_s"] /
-                                            results[baseline]["input_tokens_per_s"], 2)
-    return results
+    sink.append({"case": "setup", "source": source, "docs": len(docs), "chunk_docs": len(chunk_docs),
+                 "chunks": len(flat(chunk_docs)), "chunk_attention": attention,
+                 "chunk_engine_kind": "continuous batching" if continuous else "padded (length buckets)",
+                 "doc_padding_share": {
+                     "engine": padding_share(length_buckets(lengths, args.batch_size, args.token_budget), lengths),
+                     "padded_forward": padding_share([list(range(i, min(i + args.batch_size, len(docs))))
+                                                      for i in range(0, len(docs), args.batch_size)], lengths)}})
+    doc_tokens = lambda batch: sum(map(len, batch))  # noqa: E731
+    runner.bucketed(docs[:2], runner.next_token_logits)  # warm-up: a few MB, not the cache of the chunk engine
+
+    def doc_case(run_batch, share):
+        def run_round(batch):
+            run_batch(batch)
+            return 0  # the doc stage generates nothing
+
+        return lambda: timed_rounds(run_round, docs, args.round_docs, slot.deadline(share), sync, doc_tokens)
+
+    guarded_case(sink, "doc_engine", doc_case(lambda b: runner.bucketed(b, runner.next_token_logits),
+                                              CASE_SHARES["doc_engine"]), free_memory)
+    guarded_case(sink, "doc_padded_forward", doc_case(lambda b: padded_forward(runner, b),
+                                                      CASE_SHARES["doc_padded_forward"]), free_memory)
+    del doc_model, runner.model
+    free_memory()
+    chunk_runner = ModelRunner(chunk_model, args.device, pad_id=0, eos_id=2, batch_size=args.batch_size,
+                               token_budget=args.token_budget)
+    chunk_runner.generate_padded(flat(chunk_docs)[:2], 2)  # warm-up
+
+    def chunk_case(run_round, share):
+        return lambda: timed_rounds(run_round, chunk_docs, args.round_docs, slot.deadline(share), sync,
+                                    chunk_tokens_of)
+
+    guarded_case(sink, "chunk_padded_generate", chunk_case(
+        lambda b: padded_generate(chunk_runner, flat(b), args.new_tokens), CASE_SHARES["chunk_padded_generate"]),
+        free_memory)
+    requests_options = args.requests_per_batch or [None]
+    for requests in requests_options:
+        guarded_case(sink, f"chunk_engine_r{requests or 'default'}", lambda: chunk_engine_case(
+            args, chunk_model, chunk_docs, requests, continuous, sync,
+            slot.deadline(CASE_SHARES["chunk_engine"] / len(requests_options))), lambda: free_memory(chunk_model))
+    guarded_case(sink, "vllm_chunk", lambda: vllm_case(args, chunk_model, chunk_docs, slot, sync))
+    del chunk_model, chunk_runner
+    free_memory()
+    return summarize(sink)
+
+
+def chunk_engine_case(args, model, chunk_docs, requests, continuous, sync, deadline) -> dict:
+    """The chunk engine of the hf backend, sized explicitly (at most `requests` per batch if given)."""
+    from prox.models.engine import ModelRunner
+
+    runner = ModelRunner(model, args.device, pad_id=0, eos_id=2, batch_size=args.batch_size,
+                         token_budget=args.token_budget, max_requests=requests)
+
+    def run_round(batch):
+        prompts = flat(batch)
+        if continuous:
+            return sum(map(len, runner.generate_continuous(prompts, args.new_tokens)))
+        return sum(map(len, runner.bucketed(prompts, lambda b: runner.generate_padded(b, args.new_tokens))))
+
+    run_round([flat(chunk_docs)[:2]])  # warm-up: sizes the stream (explicitly: no first-call cap) and captures graphs
+    result = timed_rounds(run_round, chunk_docs, args.round_docs, deadline, sync, chunk_tokens_of)
+    if runner.sizing is not None:
+        result["sizing"] = runner.sizing.describe()
+    return result
+
+
+def vllm_case(args, model, chunk_docs, slot: Slot, sync) -> dict:
+    """vLLM (the engine ProX ran) on the same prompt ids and weights, when it is installed; never shipped."""
+    try:
+        import vllm
+    except ImportError:
+        return {"skipped": "vllm is not installed"}
+    if not args.device.startswith("cuda"):
+        return {"skipped": "vllm runs on CUDA only here"}
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="prox-bench-vllm-") as folder:
+        model.save_pretrained(folder)
+        llm = vllm.LLM(model=folder, skip_tokenizer_init=True, dtype=args.dtype, max_model_len=2048,
+                       gpu_memory_utilization=args.vllm_memory, seed=0)
+        params = vllm.SamplingParams(temperature=0.0, max_tokens=args.new_tokens, ignore_eos=True,
+                                     detokenize=False)
+
+        def run_round(batch):
+            outputs = llm.generate([{"prompt_token_ids": prompt} for prompt in flat(batch)], params, use_tqdm=False)
+            return sum(len(output.outputs[0].token_ids) for output in outputs)
+
+        run_round([flat(chunk_docs)[:2]])
+        result = timed_rounds(run_round, chunk_docs, args.round_docs,
+                              slot.deadline(CASE_SHARES["vllm_chunk"]), sync, chunk_tokens_of)
+        del llm
+    return {**result, "vllm": vllm.__version__}
+
+
+def summarize(sink: ResultSink) -> dict:
+    """The records by case, the same-run ratios and both stages on one GPU (derived from the measured rates)."""
+    by_case = {record["case"]: record for record in sink.records}
+    summary: dict = {}
+
+    def rate(case: str) -> Optional[float]:
+        return by_case.get(case, {}).get("input_tokens_per_s")
+
+    engines = [case for case in by_case if case.startswith("chunk_engine") and rate(case)]
+    best_chunk = max(engines, key=rate, default=None)
+    if rate("doc_engine") and rate("doc_padded_forward"):
+        summary["doc_speedup"] = round(rate("doc_engine") / rate("doc_padded_forward"), 2)
+    if best_chunk and rate("chunk_padded_generate"):
+        summary["chunk_speedup"] = round(rate(best_chunk) / rate("chunk_padded_generate"), 2)
+    if best_chunk and rate("doc_engine"):
+        both = 1 / (1 / rate("doc_engine") + 1 / rate(best_chunk))
+        summary["both_stages_tokens_per_s"] = round(both, 1)
+        summary["both_stages_vs_prox_87k"] = round(both / PROX_TOKENS_PER_S, 3)
+        summary["best_chunk_engine"] = best_chunk
+    sink.append({"case": "summary", **summary})
+    return by_case | {"summary": summary}
 
 
 def device_name(device: str) -> str:
@@ -359,31 +542,48 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=None, help="crop every prompt to N ids (default 128 on CPU)")
     parser.add_argument("--max-chunks", type=int, default=None, help="at most N chunk prompts (default --docs on CPU)")
     parser.add_argument("--chunk-engine", choices=("auto", "continuous", "padded"), default="auto")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="the whole run's time, split over the cases (default 480 on CUDA, 90 on CPU)")
+    parser.add_argument("--round-docs", type=int, default=32, help="documents per engine call (a Triton batch)")
+    parser.add_argument("--requests-per-batch", type=int, nargs="*", default=None,
+                        help="chunk engine cases, one per value (default: the engine's own sizing)")
+    parser.add_argument("--vllm-memory", type=float, default=0.4, help="vLLM gpu_memory_utilization, if installed")
+    parser.add_argument("--out", type=Path, default=None, help="JSON lines appended per case (default results/NAME.jsonl)")
+    parser.add_argument("--report", type=Path, default=None, help="only rewrite NAME.md from this JSON-lines file")
     parser.add_argument("--name", default=None, help="results file stem (default model_cpu / model_triton_cpu)")
     parser.add_argument("--via-triton", action="store_true", help="through prox model-server + TritonRefinerClient")
     parser.add_argument("--shape", choices=sorted(SHAPES), default=None,
                         help="default: released (tiny with --via-triton)")
     args = parser.parse_args()
+    on_cpu = not args.device.startswith("cuda")
+    RESULTS.mkdir(exist_ok=True)
+    if args.report:
+        args.name = args.name or args.report.stem
+        records = [json.loads(line) for line in args.report.read_text().splitlines() if line.strip()]
+        return _write_markdown(args.name, markdown([r for r in records if r["run"] == records[-1]["run"]]))
     import torch
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    on_cpu = not args.device.startswith("cuda")
     if args.via_triton:
         args.name = args.name or f"model_triton_{args.device.split(':')[0]}"
         args.shape = args.shape or "tiny"
         results = {"settings": _settings(args), "device": device_name(args.device), **run_triton_comparison(args)}
-        text = triton_markdown(results)
-    else:
-        args.name = args.name or ("model_cpu" if on_cpu else "model_gpu")
-        args.shape = args.shape or "released"
-        args.crop = args.crop if args.crop is not None else (128 if on_cpu else 0)
-        args.max_chunks = args.max_chunks if args.max_chunks is not None else (args.docs if on_cpu else 0)
-        results = {"settings": _settings(args), "device": device_name(args.device), "shape": SHAPES[args.shape],
-                   "versions": _versions(), **run(args)}
-        text = markdown(results)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / f"{args.name}.md").write_text(text)
+        (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+        return _write_markdown(args.name, triton_markdown(results))
+    args.name = args.name or ("model_cpu" if on_cpu else "model_gpu")
+    args.shape = args.shape or "released"
+    args.crop = args.crop if args.crop is not None else (128 if on_cpu else 0)
+    args.max_chunks = args.max_chunks if args.max_chunks is not None else (args.docs if on_cpu else 0)
+    args.budget_s = args.budget_s or (90.0 if on_cpu else 480.0)
+    sink = ResultSink(args.out or RESULTS / f"{args.name}.jsonl", time.strftime("%Y%m%dT%H%M%S"))
+    sink.append({"case": "start", "settings": _settings(args), "device": device_name(args.device),
+                 "shape": SHAPES[args.shape], "versions": _versions()})
+    run(args, sink)
+    _write_markdown(args.name, markdown(sink.records))
+
+
+def _write_markdown(name: str, text: str) -> None:
+    (RESULTS / f"{name}.md").write_text(text)
     print(text)
 
 
@@ -398,20 +598,36 @@ def _versions() -> dict:
     return {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
 
 
-def markdown(results: dict) -> str:
-    lines = [f"# Model engines vs padded baselines ({results['device']})", "",
-             f"prompts: {results['source']}; chunk engine: {results['chunk_engine_kind']}; "
-             f"versions: `{json.dumps(results['versions'])}`", "", f"settings: `{json.dumps(results['settings'])}`", "",
-             "| stage | run | prompts | input tokens | seconds | input tokens/s |", "|---|---|---|---|---|---|"]
-    for stage, key in (("doc", "doc_engine"), ("doc", "doc_padded_forward"), ("chunk", "chunk_engine"),
-                       ("chunk", "chunk_padded_generate")):
-        r = results[key]
-        lines.append(f"| {stage} | {key} | {r['prompts']} | {r['input_tokens']} | {r['seconds']} | "
-                     f"{r['input_tokens_per_s']} |")
-    share = results["doc_padding_share"]
-    lines += ["", f"engine / baseline input tokens/s (same run): doc {results['doc_speedup']}x, "
-              f"chunk {results['chunk_speedup']}x; doc padding share: engine {share['engine']}, "
-              f"padded forward {share['padded_forward']}", ""]
+CASE_ROWS = (("doc", "doc_engine"), ("doc", "doc_padded_forward"), ("chunk", "chunk_padded_generate"))
+
+
+def markdown(records: list[dict]) -> str:
+    """The run's records (JSON lines) as a table: one row per case, errors and skips included."""
+    by_case = {record["case"]: record for record in records}
+    start, setup = by_case.get("start", {}), by_case.get("setup", {})
+    summary = {key: value for key, value in by_case.get("summary", {}).items() if key not in ("run", "case")}
+    lines = [f"# Model engines vs padded baselines ({start.get('device', '?')})", "",
+             f"prompts: {setup.get('source', '?')}; chunk engine: {setup.get('chunk_engine_kind', '?')}, attention "
+             f"{setup.get('chunk_attention', '?')}; versions: `{json.dumps(start.get('versions', {}))}`", "",
+             f"settings: `{json.dumps(start.get('settings', {}))}`", "",
+             "| stage | case | docs done | input tokens | generated | seconds | docs/s | input tokens/s | vs ProX 87k/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    cases = list(CASE_ROWS) + [("chunk", case) for case in by_case if case.startswith(("chunk_engine", "vllm"))]
+    for stage, case in cases:
+        r = by_case.get(case)
+        if r is None:
+            lines.append(f"| {stage} | {case} | not run (budget over) | | | | | | |")
+        elif "error" in r or "skipped" in r:
+            lines.append(f"| {stage} | {case} | {r.get('error', 'skipped')}: {r.get('message', r.get('skipped'))} "
+                         "| | | | | | |")
+        else:
+            lines.append(f"| {stage} | {case} | {r['docs']} of {r['of_docs']} | {r['input_tokens']} | "
+                         f"{r['generated_tokens']} | {r['seconds']} | {r['docs_per_s']} | {r['input_tokens_per_s']} | "
+                         f"{r['vs_prox_87k']} |")
+    sizings = [f"{case}: {r['sizing']}" for case, r in by_case.items() if r.get("sizing")]
+    share = setup.get("doc_padding_share", {})
+    lines += ["", f"same run: {json.dumps(summary)}; doc padding share: engine {share.get('engine')}, padded "
+              f"forward {share.get('padded_forward')}", ""] + [f"- {line}" for line in sizings] + [""]
     return "\n".join(lines)
 
 

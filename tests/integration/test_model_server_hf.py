@@ -137,6 +137,26 @@ def test_continuous_batching_writes_the_same_programs_as_padded_generate(tiny_ll
     assert continuous.write(texts) == chunk_writer.write(texts)
 
 
+def test_a_generation_failure_fails_the_batch_and_the_next_one_is_written(tiny_llama_dir):
+    """An out-of-memory inside continuous batching raises out of write (Triton fails the batch, the client
+    retries it), never a document with a cut program; the stream is rebuilt for the next batch."""
+    from prox.models.engine import GenerationFailed
+    from prox.models.hf import HFChunkWriter
+
+    writer = HFChunkWriter(str(tiny_llama_dir), chunk_tokens=CHUNK_TOKENS, chunk_engine="continuous")
+    texts = list(CHUNK_PROGRAMS)
+    expected = writer.write(texts)
+
+    def out_of_memory(*_):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 1.00 GiB (simulated)")
+
+    hook = writer.runner.model.register_forward_pre_hook(out_of_memory)
+    with pytest.raises(GenerationFailed, match="out of memory"):
+        writer.write(texts)
+    hook.remove()
+    assert writer.write(texts) == expected
+
+
 @pytest.mark.parametrize("missing", ["model", "tokenizer"])
 def test_missing_model_or_tokenizer_is_a_one_line_startup_error(tmp_path, tiny_llama_dir, missing):
     model_dir = tmp_path / "model"
@@ -151,10 +171,12 @@ def test_missing_model_or_tokenizer_is_a_one_line_startup_error(tmp_path, tiny_l
 
 
 def test_the_gpu_benchmark_runs_engines_and_baselines_on_prox_prompts_output(tiny_llama_dir, tmp_path):
-    """benchmarks/bench_model.py as documented in results/model_gpu.md, on CPU with a tiny model."""
+    """benchmarks/bench_model.py as documented in results/model_gpu.md, on CPU with a tiny model: every case
+    within its budget, each appended as a JSON line as it ends, an out-of-memory recorded and the run going on."""
     import argparse
     import importlib.util
     import json
+    import time
 
     from prox.cli.main import main
     from tests.fixtures.paths import REPO
@@ -168,10 +190,25 @@ def test_the_gpu_benchmark_runs_engines_and_baselines_on_prox_prompts_output(tin
     spec.loader.exec_module(bench)
     args = argparse.Namespace(device="cpu", dtype="float32", docs=2, batch_size=2, token_budget=4096, doc_tokens=0,
                               chunk_tokens=0, new_tokens=2, prompts=str(prompts), crop=0, max_chunks=0,
-                              chunk_engine="padded", shape="tiny")
-    results = bench.run(args)
-    assert results["doc_engine"]["prompts"] == results["doc_padded_forward"]["prompts"] == 2
-    assert results["chunk_engine"]["input_tokens"] == results["chunk_padded_generate"]["input_tokens"] > 0
-    assert "prox prompts output" in results["source"]
-    assert "| chunk | chunk_padded_generate |" in bench.markdown({**results, "settings": {}, "device": "cpu",
-                                                                "versions": {}})
+                              chunk_engine="continuous", shape="tiny", budget_s=60.0, round_docs=1,
+                              requests_per_batch=[1, 4], vllm_memory=0.4)
+    lines = tmp_path / "model.jsonl"
+    sink = bench.ResultSink(lines, "test-run")
+    started = time.monotonic()
+    original = bench.padded_forward
+    bench.padded_forward = lambda *_: (_ for _ in ()).throw(MemoryError("CUDA out of memory (simulated)"))
+    try:
+        results = bench.run(args, sink)
+    finally:
+        bench.padded_forward = original
+    assert time.monotonic() - started < 120
+    assert results["doc_engine"]["docs"] == results["doc_engine"]["of_docs"] == 2
+    assert results["doc_padded_forward"]["error"] == "MemoryError"  # recorded, and the chunk cases still ran
+    engines = [results["chunk_engine_r1"], results["chunk_engine_r4"]]
+    assert all(r["input_tokens"] == results["chunk_padded_generate"]["input_tokens"] > 0 for r in engines)
+    assert "1 requests" in engines[0]["sizing"] and "4 requests" in engines[1]["sizing"]
+    assert results["vllm_chunk"].get("skipped") or results["vllm_chunk"].get("docs")
+    recorded = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert [r["case"] for r in recorded][-1] == "summary" and all(r["run"] == "test-run" for r in recorded)
+    text = bench.markdown(recorded)
+    assert "| chunk | chunk_padded_generate |" in text and "MemoryError: CUDA out of memory" in text

@@ -5,10 +5,13 @@ Llama-2 tokenizer (../shared/llama2-tokenizer, test use only) and skip without i
 original ProX stack is tests/fidelity.
 """
 import gzip
+import itertools
 import json
 import shutil
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prox.cli.main import main
 from prox.models.prompts import (
@@ -16,6 +19,7 @@ from prox.models.prompts import (
 )
 from prox.models.tokenizer import TokenizerLoadError, converted_merges, load_prox_tokenizer
 from tests.fidelity.paths import HUB_FILES, LLAMA2_TOKENIZER
+from tests.fixtures.paths import REPO
 from tests.helpers.tiny_llama import train_tokenizer
 
 HEAD = "<s>[INST] <<SYS>>\nYou are a helpful, respectful and honest assistant.\n<</SYS>>\n\n"
@@ -70,6 +74,43 @@ def test_fixed_doc_prompt_shortens_the_document_and_keeps_the_template(tokenizer
 def test_unknown_prompt_format_is_refused(tokenizer):
     with pytest.raises(ValueError, match="unknown prompt format"):
         PromptBuilder(tokenizer, "verbatim")
+
+
+# --- the doc prompt of a long page: only what the 2,000-id cut keeps is encoded -------------------------------
+TRICKY = ["alpha", "beta", " ", "  ", "\n", "\t", "\u2581", "<s>", "</s>", "<unk>", "\u00e9t\u00e9", "\u6f22\u5b57",
+          "\U0001f600", "[/INST]", "x", "1234", "\u00a0", "\u3000"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(TRICKY), max_size=80), count=st.integers(1, 60))
+def test_the_head_of_a_slow_encoding_is_the_cut_of_the_whole_one(tokenizer, parts, count):
+    text = "".join(parts)
+    assert tokenizer.cuts_at_spaces
+    assert tokenizer.slow_encode_head(text, count) == tokenizer.slow_encode(text)[:count]
+
+
+def test_a_long_page_encodes_only_about_what_the_cut_keeps(tokenizer, monkeypatch):
+    page = "\n".join(f"alpha beta  gamma {i} delta\u2581epsilon </s> hello world" for i in range(3000))
+    builder = PromptBuilder(tokenizer, doc_max_tokens=300)
+    expected = tokenizer.slow_encode(chat_prompt(page))[:300]
+    encoded = []
+    segment_encoder = tokenizer._encode_segment
+    monkeypatch.setattr(tokenizer, "_encode_segment", lambda segment: encoded.append(segment) or
+                        segment_encoder(segment))
+    assert builder.doc_ids(page) == expected
+    assert sum(map(len, encoded)) < len(page) / 20
+
+
+def test_a_vocabulary_that_joins_a_character_to_the_next_space_encodes_the_whole_text(tmp_path):
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "\u2581": 3, "a": 4, "b": 5, "a\u2581": 6, "\u2581b": 7, "a\u2581b": 8}
+    merges = [["a", "\u2581"], ["a\u2581", "b"], ["\u2581", "b"]]
+    spec = {"model": {"type": "BPE", "vocab": vocab, "merges": merges}}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    joined = load_prox_tokenizer(tmp_path)
+    assert not joined.cuts_at_spaces
+    assert joined.slow_encode("a ba b") == [3, 8, 8]  # "a" + "▁b" merged across the space
+    assert joined.slow_encode("a") == [3, 4]  # so the text cut before that space would encode otherwise
+    assert joined.slow_encode_head("a ba b", 2) == [3, 8]
 
 
 # --- the chunk prompts ---------------------------------------------------------------------------------
@@ -173,6 +214,20 @@ def test_llama2_known_ids_of_both_rules(llama2):
     assert llama2.fast_encode("x</s> y", add_bos=False)[1:] == [2, 29871, 343]
     assert PromptBuilder(llama2).doc_ids("hello")[:2] == [1, 29961]  # "[" without a prefix space after <s>
     assert PromptBuilder(llama2).chunk_prompts("hello")[0].ids[:3] == [1, 1, 518]  # "▁[" after <s>
+
+
+def test_llama2_doc_prompts_of_long_real_pages_are_unchanged(llama2):
+    """The doc ids of the WCXB pages longer than the cut, against the whole page encoded and cut (both rules)."""
+    pages_file = REPO.parent / "shared" / "data" / "wcxb-dev.jsonl.gz"
+    if not pages_file.exists():
+        pytest.skip(f"{pages_file} is missing")
+    with gzip.open(pages_file, "rt", encoding="utf-8") as handle:
+        pages = [json.loads(line)["text"] for line in itertools.islice(handle, 400)]
+    builder = PromptBuilder(llama2)
+    long_pages = [page for page in pages if len(llama2.slow_encode(chat_prompt(page))) > 2000]
+    assert len(long_pages) > 50 and llama2.cuts_at_spaces
+    for page in long_pages:
+        assert builder.doc_ids(page) == llama2.slow_encode(chat_prompt(page))[:2000]
 
 
 # --- prox prompts ----------------------------------------------------------------------------------------

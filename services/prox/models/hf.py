@@ -3,9 +3,11 @@
 Prompts come from `prompts.PromptBuilder` (token-identical to the original ProX inference by default).
 Doc level: one forward pass per document, length-bucketed under a token budget (little padding), only the last
 position's logits computed; keep_prob = softmax over the first tokens of drop_doc()/keep_doc().
-Chunk level: greedy decoding, at most 256 new tokens, stop at EOS; on CUDA with transformers' continuous
-batching (paged KV cache, requests of every document in one stream), on CPU with length-bucketed padded
-generate(). A chunk longer than the model's context is not run: its program is "" (as vLLM 0.4.0 ignored it).
+Chunk level: greedy decoding, at most 256 new tokens and never past the context, stop at EOS; on CUDA with
+transformers' continuous batching (paged KV cache sized from the model's shape, requests of every document in one
+stream, flash attention where installed), on CPU with length-bucketed padded generate(). A chunk longer than the
+model's context is not run: its program is "" (as vLLM 0.4.0 ignored it). A request that fails inside generation
+raises `GenerationFailed` out of `write`, so its batch fails and is retried: no document gets a cut program.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from prometheus_client import Counter
 from prox_proto import ModelInfo
 
 from .backends import ChunkDecision, DocDecision
-from .engine import TOKEN_BUDGET, ModelRunner
+from .engine import TOKEN_BUDGET, ModelRunner, apply_attention
 from .prompts import CHUNK_MAX_TOKENS, DEFAULT_FORMAT, DOC_MAX_TOKENS, ChunkPrompt, load_prompt_builder
 from .tokenizer import TokenizerLoadError
 
@@ -139,7 +141,17 @@ class HFChunkWriter:
         self.info = model_info(model_path, "chunk")
         self.max_new_tokens = max_new_tokens
         self.continuous = chunk_engine == "continuous" or (chunk_engine == "auto" and device.startswith("cuda"))
+        if self.continuous:
+            self._prepare_stream(device)
         self.chunks_not_sent = 0  # chunk prompts longer than the model's context (never run)
+
+    def _prepare_stream(self, device: str) -> None:
+        """Attention and cache sizing of the continuous engine, chosen and logged at start."""
+        apply_attention(self.runner.model, device)
+        try:
+            self.runner.size_continuous(self.max_new_tokens)
+        except MemoryError as exc:
+            raise ModelLoadError(str(exc)) from exc
 
     def write(self, texts: Sequence[str]) -> list[ChunkDecision]:
         prompts_per_doc = [self.prompts.chunk_prompts(text) for text in texts]

@@ -11,6 +11,12 @@ Both are rebuilt here from `tokenizer.model` with the sentencepiece and tokenize
 4.39 is not needed, and transformers 5 converts `tokenizer.model` differently ("a  b" splits otherwise).
 A folder without `tokenizer.model` (a transformers 5 `save_pretrained`) is read from `tokenizer.json`'s vocabulary
 and merges; the slow rule then runs on the same BPE (SentencePiece's BPE picks merges in the same order).
+
+`slow_encode_head(text, n)` is `slow_encode(text)[:n]` from a prefix of the text: where no piece of the vocabulary
+has a "▁" after another character (Llama-2's has none) and the text is not normalised, no merge can join a
+character to the space after it: the text cut just before a space (after a non-space) encodes as its pieces do
+alone, one after the other, so the pieces are encoded in turn until the ids are in. Other tokenizers encode the
+whole text.
 """
 from __future__ import annotations
 
@@ -25,6 +31,10 @@ SPECIAL_PIECES = ("<unk>", "<s>", "</s>")
 # Appending a second normalizer_spec (ModelProto field 3) holding add_dummy_prefix=false (NormalizerSpec field 3)
 # is protobuf's merge: the same edit transformers makes for legacy=False, without needing protobuf.
 NO_DUMMY_PREFIX = b"\x1a\x02\x18\x00"
+# Characters a normalizer (NFKC, whitespace folding) would change: SentencePiece must leave them as they are.
+NORMALIZER_PROBE = "a  b\u3000c \ufb01 \u00a8x\tq\n\uff21 "
+SPACE_CUT = re.compile(f"(?<=[^ {SPIECE_UNDERLINE}])[ {SPIECE_UNDERLINE}]")  # a space right after a non-space
+CHARS_PER_ID_GUESS = 3  # the first piece: 3 characters per wanted id (English runs ~4), then as measured
 
 
 class TokenizerLoadError(ValueError):
@@ -34,7 +44,8 @@ class TokenizerLoadError(ValueError):
 class ProxTokenizer:
     """Encodes text as the original ProX inference did; decodes generated ids as its fast tokenizer would."""
 
-    def __init__(self, bpe, special_tokens: Mapping[str, int], segment_encoder: Optional[Callable] = None):
+    def __init__(self, bpe, special_tokens: Mapping[str, int], segment_encoder: Optional[Callable] = None,
+                 normalizes: bool = False):
         self._bpe = bpe  # tokenizers.Tokenizer: BPE with byte fallback, no normalizer (the caller escapes)
         self.special_tokens = dict(special_tokens)
         self.unk_token_id, self.bos_token_id, self.eos_token_id = (self.special_tokens[p] for p in SPECIAL_PIECES)
@@ -43,6 +54,8 @@ class ProxTokenizer:
         self._underline_id = bpe.token_to_id(SPIECE_UNDERLINE)
         self._encode_segment = segment_encoder or self._bpe_segment
         self._unk_length = len(self._encode_segment("<unk>"))
+        self.cuts_at_spaces = not normalizes and not any(
+            re.search(f"[^{SPIECE_UNDERLINE}]{SPIECE_UNDERLINE}", piece) for piece in bpe.get_vocab())
 
     def __len__(self) -> int:
         return self._bpe.get_vocab_size(with_added_tokens=True)
@@ -75,15 +88,37 @@ class ProxTokenizer:
         """`LlamaTokenizer(legacy=False).encode(text, add_special_tokens=False)` of transformers 4.39."""
         if not text:
             return []
+        ids = self._slow_ids(SPIECE_UNDERLINE + text)
+        if len(ids) > 1 and ids[0] == self._underline_id and ids[1] in self.special_tokens.values():
+            ids = ids[1:]
+        return ids
+
+    def _slow_ids(self, text: str) -> list[int]:
         ids: list[int] = []
-        for segment in self._segments(SPIECE_UNDERLINE + text.replace(SPIECE_UNDERLINE, " ")):
+        for segment in self._segments(text.replace(SPIECE_UNDERLINE, " ")):
             if segment in self.special_tokens:
                 ids.append(self.special_tokens[segment])
             elif segment:
                 ids += self._slow_segment(segment)
-        if len(ids) > 1 and ids[0] == self._underline_id and ids[1] in self.special_tokens.values():
-            ids = ids[1:]
         return ids
+
+    def slow_encode_head(self, text: str, count: int) -> list[int]:
+        """`slow_encode(text)[:count]`, encoding the text piece by piece, each cut before a space, until `count`
+        ids are in (see the module's docstring for why the ids are the same)."""
+        if not self.cuts_at_spaces:
+            return self.slow_encode(text)[:count]
+        ids: list[int] = []
+        start, chars_per_id = 0, CHARS_PER_ID_GUESS
+        while len(ids) < count:
+            step = max(1, int((count - len(ids)) * chars_per_id * 1.05))
+            cut = SPACE_CUT.search(text, start + step)
+            end = cut.start() if cut else len(text)
+            # A later piece starts with a space: encoded alone, it gives the ids it gets inside the whole text.
+            ids += self.slow_encode(text[:end]) if start == 0 else self._slow_ids(text[start:end])
+            if cut is None:
+                break
+            start, chars_per_id = end, end / max(1, len(ids))
+        return ids[:count]
 
     def _slow_segment(self, segment: str) -> list[int]:
         if not segment.startswith((SPIECE_UNDERLINE, " ")):
@@ -130,7 +165,9 @@ def _from_sentencepiece(path: Path) -> ProxTokenizer:
     scores = [0.0] * 3 + [processor.get_score(i) for i in range(3, len(pieces))]
     vocab = {piece: index for index, piece in enumerate(pieces)}
     bpe = _bpe_tokenizer(vocab, converted_merges(pieces, scores))
-    return ProxTokenizer(bpe, {p: vocab[p] for p in SPECIAL_PIECES}, lambda segment: processor.encode(segment))
+    normalizes = processor.normalize(NORMALIZER_PROBE) != NORMALIZER_PROBE.replace(" ", SPIECE_UNDERLINE)
+    return ProxTokenizer(bpe, {p: vocab[p] for p in SPECIAL_PIECES}, lambda segment: processor.encode(segment),
+                         normalizes)
 
 
 def converted_merges(pieces: Sequence[str], scores: Sequence[float]) -> list[tuple[str, str]]:
