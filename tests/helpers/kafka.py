@@ -24,8 +24,8 @@ async def produce(kafka, topic: str, messages: Iterable[tuple[Optional[bytes], b
         await producer.stop()
 
 
-async def read_all(kafka, topic: str) -> list:
-    return [record async for record in read_topic(kafka, topic)]
+async def read_all(kafka, topic: str, isolation_level: str = "read_uncommitted") -> list:
+    return [record async for record in read_topic(kafka, topic, isolation_level=isolation_level)]
 
 
 async def wait_for_records(kafka, topics: list[str], count: int, timeout_s: float = 60.0) -> dict[str, list]:

@@ -326,3 +326,97 @@ async def test_a_batch_that_cannot_be_decoded_is_counted_and_waited_at_never_an_
     assert counter._value.get() == before + 2
     assert texts(producer.values(OUT)) == ["v0", "v1", "v2"]
     assert dead_letters(producer) == []
+
+
+class FakeTransactionalProducer:
+    """The testing sink of exactly-once: outputs become visible only when their transaction commits."""
+
+    def __init__(self, tp, log, reject=lambda topic, value: None):
+        self.tp, self.log, self.reject, self.pending = tp, log, reject, []
+
+    async def begin_transaction(self):
+        self.pending = []
+
+    async def send(self, topic, value, key=None, headers=None):
+        error = self.reject(topic, value)
+        if error is not None:
+            raise error
+        self.pending.append((topic, value))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    async def send_offsets_to_transaction(self, offsets, group_id):
+        self.offsets = offsets
+
+    async def commit_transaction(self):
+        self.log.append((self.tp.partition, self.offsets[self.tp], list(self.pending)))
+
+    async def abort_transaction(self):
+        self.pending = []
+
+
+class FakePartitionProducers:
+    def __init__(self, reject=lambda topic, value: None):
+        self.committed, self.reject, self.discarded = [], reject, []
+
+    async def producer(self, tp):
+        return FakeTransactionalProducer(tp, self.committed, self.reject)
+
+    async def discard(self, tp):
+        self.discarded.append(tp)
+
+    async def close(self, tps=None):
+        pass
+
+
+def exactly_once_service(stage, producers) -> StreamService:
+    service = StreamService(stage, ServiceSettings(exactly_once=True))
+    service.transactions = producers
+    service.owned = {TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)}
+    return service
+
+
+class SlowFirstStage(EchoStage):
+    """The first batch it sees finishes last."""
+
+    async def process(self, batch):
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(0.05)
+        return await super().process(batch)
+
+
+async def test_exactly_once_commits_outputs_with_offsets_per_partition_in_fetch_order():
+    producers = FakePartitionProducers()
+    service = exactly_once_service(SlowFirstStage(), producers)
+    first, second = records(4)[:2], records(4)[2:]
+    for record in first + second:
+        service.tracker.add(TopicPartition(record.topic, record.partition), record.offset)
+    turns = [service._reserve_turns(batch) for batch in (first, second)]
+    await asyncio.gather(service._handle_guarded(first, 0.0, turns[0]), service._handle_guarded(second, 0.0, turns[1]))
+    assert [(partition, offset, texts([v for _, v in sent])) for partition, offset, sent in producers.committed] == [
+        (0, 2, ["v0", "v1"]), (0, 4, ["v2", "v3"])]  # the slow first batch still commits first
+    assert committable(service) == {0: 4}
+
+
+async def test_exactly_once_an_output_over_the_limit_is_dead_lettered_in_the_same_transaction():
+    too_large = lambda topic, value: MessageSizeTooLargeError() if b'"v1"' in value and topic == OUT else None  # noqa: E731
+    producers = FakePartitionProducers(too_large)
+    service = exactly_once_service(EchoStage(), producers)
+    batch = records(3)
+    await service._handle_guarded(batch, 0.0, service._reserve_turns(batch))
+    [(partition, offset, sent)] = producers.committed
+    assert (partition, offset) == (0, 3)
+    assert texts([v for topic, v in sent if topic == OUT]) == ["v0", "v2"]
+    letters = [decode_json(v, DeadLetter) for topic, v in sent if topic == ServiceSettings().topics.dlq]
+    assert [(letter.reason, letter.offset) for letter in letters] == [("output_too_large", 1)]
+
+
+async def test_exactly_once_a_revoked_partition_is_left_to_its_new_owner():
+    producers = FakePartitionProducers()
+    service = exactly_once_service(EchoStage(), producers)
+    service.owned = {TopicPartition(TOPIC, 1)}
+    batch = records(2)  # partition 0, no longer owned
+    await service._handle_guarded(batch, 0.0, service._reserve_turns(batch))
+    assert producers.committed == []

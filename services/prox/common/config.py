@@ -79,6 +79,10 @@ class ServiceSettings(msgspec.Struct, kw_only=True):
     max_message_bytes: Annotated[int, _doc("raw messages above this size are dead-lettered", ge=1)] = 4_000_000
     dlq_payload_bytes: Annotated[int, _doc("dead-letter payloads are cut to this size", ge=0)] = 65_536
     commit_interval_s: Annotated[float, _doc("how often acknowledged offsets are committed", gt=0)] = 1.0
+    exactly_once: Annotated[bool, _doc(
+        "exactly-once processing: each input partition's outputs and offsets commit in one Kafka transaction "
+        "(a transactional producer per partition, read_committed consumers; needs Apache Kafka). Off: "
+        "at-least-once, the sink removes the duplicates a crash leaves (benchmarks/results/exactly_once.md)")] = False
     log_level: LogLevel = "INFO"
 
     def __post_init__(self) -> None:

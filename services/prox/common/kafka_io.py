@@ -88,10 +88,11 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) ->
 
 
 async def read_topic(kafka: KafkaSettings, topic: str, follow: bool = False, idle_s: float = 1.0,
-                     stop: Optional[asyncio.Event] = None) -> AsyncIterator:
-    """Every record of `topic` from the beginning; without `follow`, up to the end offsets seen at start."""
+                     stop: Optional[asyncio.Event] = None, isolation_level: str = "read_uncommitted") -> AsyncIterator:
+    """Every record of `topic` from the beginning; without `follow`, up to the end offsets seen at start
+    (`read_committed`: only those of committed transactions, up to the last stable offset)."""
     consumer = AIOKafkaConsumer(**kafka_client_options(kafka), enable_auto_commit=False,
-                                auto_offset_reset="earliest", group_id=None)
+                                auto_offset_reset="earliest", group_id=None, isolation_level=isolation_level)
     await consumer.start()
     try:
         partitions = await topic_partitions(consumer, [topic])

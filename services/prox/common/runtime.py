@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from typing import Optional, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import (CommitFailedError, CorruptRecordException, KafkaError, MessageSizeTooLargeError,
-                             UnsupportedCodecError)
+                             ProducerFenced, UnsupportedCodecError)
 
 from . import metrics
 from .backoff import Backoff
@@ -29,6 +30,7 @@ from .logs import log_event
 from .offsets import OffsetTracker
 from .decoding import decode_message
 from .stage import Emit, Failure, Incoming, InfrastructureError, Output, Result, Stage
+from .transactions import PartitionProducers, TransactionTurns
 
 log = logging.getLogger("prox.runtime")
 
@@ -73,16 +75,20 @@ class StreamService:
         # partitions until the group has re-joined, and a lag written for one of them would never be updated.
         self.owned: set[TopicPartition] = set()
         self.undecodable_backoff = Backoff(*UNDECODABLE_BACKOFF_S)
+        # Exactly-once (settings.exactly_once): a transactional producer per input partition, turns in fetch order.
+        self.transactions: Optional[PartitionProducers] = None
+        self.turns = TransactionTurns()
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         kafka = self.settings.kafka
         common = kafka_client_options(kafka)
         self.http = await start_http(self.settings.http_port, self.is_ready)
-        self.producer = AIOKafkaProducer(
-            **common, **producer_options(kafka), linger_ms=5,
-            max_request_size=max(1_048_576, self.settings.max_message_bytes * 2),
-        )
+        producer = dict(**common, **producer_options(kafka), linger_ms=5,
+                        max_request_size=max(1_048_576, self.settings.max_message_bytes * 2))
+        if self.settings.exactly_once:
+            self.transactions = PartitionProducers({**producer, "enable_idempotence": True}, self.group_id)
+        self.producer = AIOKafkaProducer(**producer)
         await self.producer.start()
         await self.stage.start()
         self.consumer = AIOKafkaConsumer(
@@ -92,6 +98,7 @@ class StreamService:
             fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             fetch_max_bytes=max(52_428_800, self.settings.max_message_bytes * 4),
             max_partition_fetch_bytes=max(1_048_576, 2 * self.settings.max_message_bytes + 65_536),
+            isolation_level="read_committed" if self.settings.exactly_once else "read_uncommitted",
         )
         self.consumer.subscribe(list(self.roles), listener=_Rebalance(self))
         await self.consumer.start()
@@ -120,6 +127,8 @@ class StreamService:
         committer.cancel()
         await self._commit()
         await self.consumer.stop()
+        if self.transactions is not None:
+            await self.transactions.close()
         await self.producer.stop()
         await self.stage.close()
         await self.http.cleanup()
@@ -144,7 +153,8 @@ class StreamService:
                 self.tracker.add(TopicPartition(record.topic, record.partition), record.offset)
                 metrics.DOCUMENTS_IN.labels(self.name, record.topic).inc()
             metrics.IN_FLIGHT.labels(self.name).set(self.tracker.in_flight())
-            task = asyncio.create_task(self._handle_guarded(records, time.monotonic()))
+            turns = self._reserve_turns(records) if self.transactions is not None else None
+            task = asyncio.create_task(self._handle_guarded(records, time.monotonic(), turns))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -175,29 +185,100 @@ class StreamService:
         metrics.PAUSED.labels(self.name).set(int(full))
 
     # --- processing -------------------------------------------------------------------------
-    async def _handle_guarded(self, records: list, fetched_at: float) -> None:
+    async def _handle_guarded(self, records: list, fetched_at: float, turns: Optional[dict] = None) -> None:
         """`_handle`, never leaving its offsets pending: an unexpected error is logged, counted and retried;
-        if it persists, exactly these records are dead-lettered (reason `processing_error`)."""
-        backoff = Backoff(*RETRY_BACKOFF_S)
-        for attempt in range(1, HANDLE_ATTEMPTS + 1):
-            try:
-                return await self._handle(records, fetched_at)
-            except Exception:
-                metrics.UNEXPECTED_ERRORS.labels(self.name).inc()
-                error = _last_error()
-                log_event(log, logging.ERROR, "handling a batch failed", service=self.name, attempt=attempt,
-                          records=len(records), error=error)
-            await asyncio.sleep(backoff.delay())
-        letters = [[self._dead_letter(record, "processing_error", "UnexpectedError", error)] for record in records]
-        for letter in letters:
-            await self._send_until_acked(letter[0])
-        self._complete(records, letters, fetched_at)
+        if it persists, exactly these records are dead-lettered (reason `processing_error`). With exactly-once,
+        this batch's turns are released only here, once it is committed or handed over."""
+        try:
+            backoff = Backoff(*RETRY_BACKOFF_S)
+            for attempt in range(1, HANDLE_ATTEMPTS + 1):
+                try:
+                    return await self._handle(records, fetched_at, turns)
+                except Exception:
+                    metrics.UNEXPECTED_ERRORS.labels(self.name).inc()
+                    error = _last_error()
+                    log_event(log, logging.ERROR, "handling a batch failed", service=self.name, attempt=attempt,
+                              records=len(records), error=error)
+                await asyncio.sleep(backoff.delay())
+            letters = [[self._dead_letter(record, "processing_error", "UnexpectedError", error)] for record in records]
+            await self._deliver(records, letters, turns)
+            self._complete(records, letters, fetched_at)
+        finally:
+            for _, turn in (turns or {}).values():
+                if not turn.done():
+                    turn.set_result(None)
 
-    async def _handle(self, records: list, fetched_at: float) -> None:
+    async def _handle(self, records: list, fetched_at: float, turns: Optional[dict] = None) -> None:
         results = await self._process(records)
         outputs = [self._outputs_of(record, result) for record, result in zip(records, results)]
-        await self._produce_all(records, outputs)
+        await self._deliver(records, outputs, turns)
         self._complete(records, outputs, fetched_at)
+
+    async def _deliver(self, records: list, outputs: list[list[Output]], turns: Optional[dict]) -> None:
+        """Every output acknowledged: sent at least once, or (exactly-once) committed per input partition in
+        one transaction with the partition's offsets, after the batches fetched before it."""
+        if self.transactions is None:
+            return await self._produce_all(records, outputs)
+        for tp, indices in _indices_by_partition(records).items():
+            previous, _ = turns[tp]
+            if previous is not None:
+                await previous
+            partition_outputs = [outputs[i] for i in indices]
+            await self._commit_transaction(tp, [records[i] for i in indices], partition_outputs)
+            for i, delivered in zip(indices, partition_outputs):
+                outputs[i] = delivered
+
+    def _reserve_turns(self, records: list) -> dict:
+        return {tp: self.turns.reserve(tp) for tp in _indices_by_partition(records)}
+
+    async def _commit_transaction(self, tp: TopicPartition, records: list, outputs: list[list[Output]]) -> None:
+        """Outputs and the next offset of `tp` in one transaction, retried until committed. An output the
+        broker refuses as too large becomes that record's dead letter (in the same transaction). A partition
+        this member no longer owns is left to its new owner, which redoes the batch from the committed offset."""
+        backoff = Backoff(*PRODUCE_BACKOFF_S, jitter=False)
+        while tp in self.owned:
+            try:
+                producer = await self.transactions.producer(tp)
+                await producer.begin_transaction()
+                too_large = await self._send_in_transaction(producer, outputs)
+                if too_large:
+                    await producer.abort_transaction()
+                    for index, exc in too_large.items():
+                        outputs[index] = [self._dead_letter(records[index], "output_too_large", type(exc).__name__,
+                                                            str(exc))]
+                    continue
+                await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, self.group_id)
+                await producer.commit_transaction()
+                return
+            except ProducerFenced:
+                await self.transactions.discard(tp)
+                if tp in self.owned:
+                    _exit_fenced(self.name, tp)
+            except KafkaError as exc:
+                delay = backoff.delay()
+                log_event(log, logging.WARNING, "transaction failed; retrying", service=self.name,
+                          partition=f"{tp.topic}:{tp.partition}", error=repr(exc), retry_in_s=delay)
+                await self.transactions.discard(tp)  # a new producer aborts what the old one left open
+                await asyncio.sleep(delay)
+        log_event(log, logging.INFO, "partition revoked before its transaction; its new owner redoes it",
+                  service=self.name, partition=f"{tp.topic}:{tp.partition}", records=len(records))
+
+    async def _send_in_transaction(self, producer, outputs: list[list[Output]]) -> dict[int, Exception]:
+        """Send every output; returns the records (index → error) whose output is over the broker's limit."""
+        sends, too_large = [], {}
+        for index, record_outputs in enumerate(outputs):
+            for output in record_outputs:
+                try:
+                    sends.append((index, await producer.send(output.topic, output.value, key=output.key,
+                                                             headers=output.headers)))
+                except MessageSizeTooLargeError as exc:
+                    too_large[index] = exc
+        for index, future in sends:
+            try:
+                await future
+            except MessageSizeTooLargeError as exc:
+                too_large[index] = exc
+        return too_large
 
     def _complete(self, records: list, outputs: list[list[Output]], fetched_at: float) -> None:
         now = time.monotonic()
@@ -332,6 +413,9 @@ class StreamService:
             offsets = {tp: offset for tp, offset in offsets.items() if tp in only}
         if not offsets:
             return
+        if self.transactions is not None:  # committed with their outputs, in the transactions
+            self.tracker.mark_committed(offsets)
+            return
         try:
             await self.consumer.commit(offsets)
             self.tracker.mark_committed(offsets)
@@ -347,6 +431,9 @@ class StreamService:
             await asyncio.sleep(0.05)
         await self._commit(only=revoked)
         self.tracker.forget(revoked)
+        self.turns.forget(revoked)
+        if self.transactions is not None:
+            await self.transactions.close(revoked)
         for tp in revoked:
             self.commit_moved_at.pop(tp, None)
             metrics.forget_partition(self.name, tp)
@@ -368,6 +455,8 @@ class StreamService:
                 continue
             partition = self.tracker.partitions.get(tp)
             committed = partition.committed if partition and partition.committed is not None else position
+            if self.transactions is not None and not self.tracker.in_flight([tp]):
+                committed = max(committed, position)  # past the commit marker that ends each transaction
             lag = max(0, highwater - committed)
             metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(lag)
             metrics.COMMIT_LAG.labels(self.name, tp.topic, str(tp.partition)).set(max(0, position - committed))
@@ -387,6 +476,26 @@ class StreamService:
                       partition=f"{tp.topic}:{tp.partition}", lag=lag, stalled_s=round(stalled),
                       in_flight=self.tracker.in_flight([tp]))
         self.commit_moved_at[tp] = (committed, since, warned)
+
+
+FENCED_EXIT_CODE = 75
+
+
+def _exit_fenced(service: str, tp: TopicPartition) -> None:
+    """Fenced while still owning the partition: a zombie of this member took a transactional id it holds.
+    Batches fetched after the fenced one could commit offsets past it, so the only safe way on is the
+    crash-only one: exit now, and the restarted member re-reads from the committed offsets."""
+    log_event(log, logging.ERROR, "fenced while owning the partition; exiting to re-read from committed offsets",
+              service=service, partition=f"{tp.topic}:{tp.partition}")
+    logging.shutdown()
+    os._exit(FENCED_EXIT_CODE)
+
+
+def _indices_by_partition(records: list) -> dict[TopicPartition, list[int]]:
+    found: dict[TopicPartition, list[int]] = {}
+    for index, record in enumerate(records):
+        found.setdefault(TopicPartition(record.topic, record.partition), []).append(index)
+    return found
 
 
 def _doc_id(incoming: Incoming) -> str | None:
