@@ -43,7 +43,7 @@ async def test_poison_messages_on_real_kafka(kafka_stack):
 
 
 async def test_broker_rejects_a_message_over_max_message_bytes(kafka_stack):
-    huge = json.dumps({"id": "rk-huge", "text": "word " * 2_000_000}).encode()  # 10 MB > the broker's 8 MiB limit
+    huge = json.dumps({"id": "rk-huge", "text": "word " * 1_000_000}).encode()  # 5 MB > the 1 MB default
     with pytest.raises(MessageSizeTooLargeError):
         await produce(kafka_stack.kafka, kafka_stack.topics.raw, [(b"rk-huge", huge)])
 

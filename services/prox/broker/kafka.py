@@ -47,8 +47,6 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 log.retention.ms={retention_ms}
 log.segment.bytes={segment_bytes}
-message.max.bytes={message_max_bytes}
-replica.fetch.max.bytes={message_max_bytes}
 """
 
 LOG4J = """\
