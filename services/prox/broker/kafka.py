@@ -23,9 +23,6 @@ HEAP = "-Xmx512m"
 # Retention for local use: a day of data, segments small enough to be deleted soon after.
 LOCAL_RETENTION_MS = 24 * 3600 * 1000
 LOCAL_SEGMENT_BYTES = 64 * 1024 * 1024
-# The largest record batch the broker accepts: the services' producers send up to twice their 4 MB
-# max_message_bytes (common.config) per request.
-MESSAGE_MAX_BYTES = 8 * 1024 * 1024 + 65_536
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
@@ -97,7 +94,7 @@ class KafkaBroker:
     def _properties(self) -> Path:
         return self._write("server.properties", SERVER_PROPERTIES.format(
             host=self.host, port=self.port, controller_port=self.controller_port, log_dir=self.log_dir,
-            retention_ms=LOCAL_RETENTION_MS, segment_bytes=LOCAL_SEGMENT_BYTES, message_max_bytes=MESSAGE_MAX_BYTES))
+            retention_ms=LOCAL_RETENTION_MS, segment_bytes=LOCAL_SEGMENT_BYTES))
 
     def format(self) -> None:
         """Format the log directory once; a formatted one (a restart) keeps its data."""
